@@ -1,0 +1,289 @@
+"""Records as the kernel reports them: kernel field names, kernel units.
+
+Units (kernel/tsacct.c, kernel/delayacct.c): every ``*_delay_total/max/min`` and
+``cpu_run_*_total`` in ns; ``ac_etime``, ``ac_utime``, ``ac_stime``, ``ac_tgetime`` and
+``ac_*timescaled`` in µs; ``ac_btime``/``ac_btime64`` in seconds since the epoch;
+``hiwater_rss``/``hiwater_vm`` in KB; ``coremem``/``virtmem`` in MB·µs; ``*_delay_max_ts`` in ns
+since the epoch (0 when never set). A field the struct version lacks is ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import ClassVar, NamedTuple
+
+from . import abi
+
+__all__ = [
+    "CgroupStats",
+    "ExitEvent",
+    "TaskStats",
+    "TaskstatsMessage",
+    "clean_comm",
+    "layout_class",
+    "record_class",
+]
+
+
+class TaskStats(tuple):  # type: ignore[type-arg]
+    """One ``struct taskstats`` decoded: a PID (thread) or TGID (process) record.
+
+    A record is the tuple of values unpacked from the struct in its version's layout, read
+    through the kernel's field names: every field of RECORD_FIELDS is an attribute, ``None``
+    where the version lacks it. There is one subclass per layout (``record_class``); build
+    records with ``decode_taskstats`` or ``TaskStats.from_fields``.
+    """
+
+    __slots__ = ()
+    layout: ClassVar[abi.Layout]
+    unknown_version: ClassVar[bool] = False
+    """True when ``version`` is newer than tsmon knows: only the known prefix was decoded."""
+
+    version: int | None
+    ac_exitcode: int | None
+    ac_flag: int | None
+    ac_nice: int | None
+    cpu_count: int | None
+    cpu_delay_total: int | None
+    blkio_count: int | None
+    blkio_delay_total: int | None
+    swapin_count: int | None
+    swapin_delay_total: int | None
+    cpu_run_real_total: int | None
+    cpu_run_virtual_total: int | None
+    ac_comm: str | None
+    ac_sched: int | None
+    ac_uid: int | None
+    ac_gid: int | None
+    ac_pid: int | None
+    ac_ppid: int | None
+    ac_btime: int | None
+    ac_etime: int | None
+    ac_utime: int | None
+    ac_stime: int | None
+    ac_minflt: int | None
+    ac_majflt: int | None
+    coremem: int | None
+    virtmem: int | None
+    hiwater_rss: int | None
+    hiwater_vm: int | None
+    read_char: int | None
+    write_char: int | None
+    read_syscalls: int | None
+    write_syscalls: int | None
+    read_bytes: int | None
+    write_bytes: int | None
+    cancelled_write_bytes: int | None
+    nvcsw: int | None
+    nivcsw: int | None
+    ac_utimescaled: int | None
+    ac_stimescaled: int | None
+    cpu_scaled_run_real_total: int | None
+    freepages_count: int | None
+    freepages_delay_total: int | None
+    thrashing_count: int | None
+    thrashing_delay_total: int | None
+    ac_btime64: int | None
+    compact_count: int | None
+    compact_delay_total: int | None
+    ac_tgid: int | None
+    ac_tgetime: int | None
+    ac_exe_dev: int | None
+    ac_exe_inode: int | None
+    wpcopy_count: int | None
+    wpcopy_delay_total: int | None
+    irq_count: int | None
+    irq_delay_total: int | None
+    cpu_delay_max: int | None
+    cpu_delay_min: int | None
+    blkio_delay_max: int | None
+    blkio_delay_min: int | None
+    swapin_delay_max: int | None
+    swapin_delay_min: int | None
+    freepages_delay_max: int | None
+    freepages_delay_min: int | None
+    thrashing_delay_max: int | None
+    thrashing_delay_min: int | None
+    compact_delay_max: int | None
+    compact_delay_min: int | None
+    wpcopy_delay_max: int | None
+    wpcopy_delay_min: int | None
+    irq_delay_max: int | None
+    irq_delay_min: int | None
+    cpu_delay_max_ts: int | None
+    blkio_delay_max_ts: int | None
+    swapin_delay_max_ts: int | None
+    freepages_delay_max_ts: int | None
+    thrashing_delay_max_ts: int | None
+    compact_delay_max_ts: int | None
+    wpcopy_delay_max_ts: int | None
+    irq_delay_max_ts: int | None
+
+    @classmethod
+    def from_fields(cls, version: int = abi.LATEST_VERSION, **values: object) -> TaskStats:
+        """A record of ``version`` from field values; absent fields are 0 (or empty)."""
+        klass = record_class(version)
+        raw: list[object] = []
+        for name, code, _ in klass.layout.fields:
+            value = version if name == "version" else values.pop(name, None)
+            raw.extend(_to_raw(code, value))
+        if values:
+            known = set(abi.RECORD_FIELDS)
+            unknown = [k for k in values if k not in known]
+            if unknown:
+                raise TypeError(f"unknown taskstats fields: {', '.join(unknown)}")
+        return tuple.__new__(klass, raw)
+
+    def replace(self, **values: object) -> TaskStats:
+        """A copy with some fields changed (each must exist in this version)."""
+        fields = {name: getattr(self, name) for name in self.layout.names}
+        for name in values:
+            if name not in fields:
+                raise TypeError(f"v{self.layout.version} has no field {name}")
+        fields.update(values)
+        fields.pop("version")
+        return self.from_fields(self.version, **fields)
+
+    def as_dict(self) -> dict[str, object]:
+        """Kernel field names to values, for the fields this version has."""
+        return {name: getattr(self, name) for name in self.layout.names}
+
+    @property
+    def is_group_exit(self) -> bool:
+        """The AGROUP flag: this thread's exit ended its thread group."""
+        return bool((self.ac_flag or 0) & abi.AGROUP)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items() if v)
+        return f"TaskStats({shown})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (self.layout.version, self.unknown_version, tuple(self)))
+
+
+_NS = 1_000_000_000
+
+
+def _to_raw(code: str, value: object) -> tuple[object, ...]:
+    if code == "32s":
+        text = value if isinstance(value, (bytes, bytearray)) else str(value or "").encode()
+        return (bytes(text[: abi.TS_COMM_LEN - 1]).ljust(abi.TS_COMM_LEN, b"\0"),)
+    if code == "T":
+        ns = int(value or 0)  # type: ignore[call-overload]
+        return (ns // _NS, ns % _NS)
+    return (value or 0,)
+
+
+def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
+    namespace: dict[str, object] = {"__slots__": (), "layout": layout, "unknown_version": unknown}
+    index = 0
+    present = set()
+    for name, code, _ in layout.fields:
+        present.add(name)
+        if code == "32s":
+            namespace[name] = property(lambda self, i=index: clean_comm(self[i]))
+        elif code == "T":
+            namespace[name] = property(lambda self, i=index: self[i] * _NS + self[i + 1])
+            index += 1
+        else:
+            namespace[name] = property(itemgetter(index))
+        index += 1
+    for name in abi.RECORD_FIELDS:
+        if name not in present:
+            namespace[name] = None
+    suffix = "Newer" if unknown else ""
+    return type(f"TaskStatsV{layout.version}{suffix}", (TaskStats,), namespace)
+
+
+_CLASSES: dict[tuple[int, bool], type[TaskStats]] = {
+    (version, unknown): _make_class(layout, unknown)
+    for version, layout in abi.LAYOUTS.items()
+    for unknown in (False, True)
+}
+
+
+def record_class(version: int) -> type[TaskStats]:
+    """The record class that reads ``version`` (newer versions read as the newest known)."""
+    klass = _CLASSES.get((version, False))
+    if klass is not None:
+        return klass
+    if version > abi.LATEST_VERSION:
+        return _CLASSES[(abi.LATEST_VERSION, True)]
+    raise ValueError(f"unknown taskstats version {version}")
+
+
+def layout_class(layout_version: int, unknown: bool) -> type[TaskStats]:
+    """The record class of one layout, flagged or not as a newer version."""
+    return _CLASSES[(layout_version, unknown)]
+
+
+def _rebuild(layout_version: int, unknown: bool, raw: tuple[object, ...]) -> TaskStats:
+    return tuple.__new__(_CLASSES[(layout_version, unknown)], raw)
+
+
+# C0 controls, DEL and C1 controls: never shown, whoever named the process.
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+_comm_cache: dict[bytes, str] = {}
+
+
+def clean_comm(raw: bytes | str) -> str:
+    """A command name up to its NUL, decoded, with control characters removed."""
+    cached = _comm_cache.get(raw)  # type: ignore[arg-type]
+    if cached is not None:
+        return cached
+    if isinstance(raw, str):
+        text = raw.split("\0", 1)[0].translate(_CONTROL)
+    else:
+        text = raw.split(b"\0", 1)[0].decode("utf-8", "replace").translate(_CONTROL)
+    if len(_comm_cache) >= 8192:
+        _comm_cache.clear()
+    _comm_cache[raw] = text  # type: ignore[index]
+    return text
+
+
+class CgroupStats(NamedTuple):
+    """``struct cgroupstats``: task-state counts of one cgroup v1 directory."""
+
+    nr_sleeping: int
+    nr_running: int
+    nr_stopped: int
+    nr_uninterruptible: int
+    nr_io_wait: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskstatsMessage:
+    """One TASKSTATS_CMD_NEW message: a query reply or an exit event.
+
+    ``pid``/``pid_stats`` come from an AGGR_PID nest, ``tgid``/``tgid_stats`` from AGGR_TGID;
+    an exit message of a thread group's last thread carries both.
+    """
+
+    pid: int | None = None
+    pid_stats: TaskStats | None = None
+    tgid: int | None = None
+    tgid_stats: TaskStats | None = None
+    seq: int = 0
+    portid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExitEvent:
+    """A task's exit heard by a cpumask listener.
+
+    Attributes:
+        tid: the exiting thread's id (init pid namespace).
+        stats: its final per-thread record (``ac_exitcode`` is a wait status).
+        tgid: the thread group's id when the group died with this thread, else None.
+        group_stats: the group's accumulated record, when the group died (multi-threaded only).
+        lost: events lost by this listener so far (overflow), at the time this one was read.
+        t_mono: ``time.monotonic()`` (or the simulator's clock) when it was received.
+    """
+
+    tid: int
+    stats: TaskStats
+    tgid: int | None = None
+    group_stats: TaskStats | None = None
+    lost: int = 0
+    t_mono: float = 0.0
