@@ -1,0 +1,558 @@
+"""Raw frames to snapshots: per-thread and per-process rows with rates, exits merged in.
+
+The sampler keeps the previous record of every task so that a refresh yields deltas over the
+measured interval. A task is identified by its tid and start time, so a reused tid starts
+fresh; a counter that goes backwards gives no rate rather than a negative one. Exit events
+heard during the interval are merged in, so a task that lived 5 ms between two refreshes is
+still counted. Rows compute their figures lazily: a refresh costs one small object per task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .abi import DELAY_KINDS
+from .backends import Backend, BackendInfo, ExitListener, RawFrame
+from .errors import ListenerOverflowError, TsmonError
+from .metrics import COUNTER_FIELDS, METRICS, Metric
+from .model import CgroupStats, ExitEvent, TaskStats
+
+__all__ = ["ExitRecord", "ProcessRow", "Sampler", "Snapshot", "TaskRow", "start_time"]
+
+_NS_PER_S = 1_000_000_000
+_GAUGE_FIELDS = frozenset(m.field for m in METRICS.values() if m.kind == "gauge")
+
+
+def start_time(stats: TaskStats) -> int:
+    """The task's start time in seconds since the epoch (0 when the record has none)."""
+    return stats.ac_btime64 or stats.ac_btime or 0
+
+
+def _same_task(old: TaskStats, new: TaskStats) -> bool:
+    """Whether two records of one tid belong to the same task (not a reused tid)."""
+    old_start, new_start = start_time(old), start_time(new)
+    if old_start and new_start and abs(old_start - new_start) > 1:
+        return False  # the kernel derives btime from now - etime: allow a second of jitter
+    old_etime, new_etime = old.ac_etime, new.ac_etime
+    return old_etime is None or new_etime is None or new_etime >= old_etime
+
+
+class _Rates:
+    """Figures shared by thread and process rows; subclasses provide delta() and accum()."""
+
+    __slots__ = ()
+    dt: float | None
+
+    def delta(self, name: str) -> int | None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def accum(self, name: str) -> int | None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def current(self, name: str) -> int | None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def value(self, metric: Metric | str, accumulated: bool = False) -> float | None:
+        """A metric's figure over the interval, or over tsmon's lifetime when accumulated.
+
+        Accumulated rates and percentages are averages over the time since tsmon started
+        watching the task; None when there is no baseline yet.
+        """
+        m = METRICS[metric] if isinstance(metric, str) else metric
+        if m.kind == "gauge":
+            return self.current(m.field)
+        get = self.accum if accumulated else self.delta
+        if m.kind == "avg":
+            total, count = get(m.field), get(m.count_field)
+            if total is None or not count:
+                return None if total is None else 0.0
+            return total / count
+        amount = get(m.field)
+        span = self.span(accumulated)
+        if amount is None or not span:
+            return None
+        if m.kind == "percent":
+            return amount * 100.0 / (span * _NS_PER_S)
+        return amount / span
+
+    def span(self, accumulated: bool) -> float | None:
+        """Seconds the figures cover."""
+        return self.dt
+
+
+class TaskRow(_Rates):
+    """One thread in one snapshot.
+
+    Attributes:
+        tid, tgid: thread and thread-group ids.
+        stats: the record now (the final record for a thread that exited).
+        prev: the record at the previous refresh; None when there is none to compare with.
+        base: the record when tsmon first saw the thread (None when it was born since).
+        born: the thread started after the previous refresh (its whole life is in the delta).
+        exited: the thread exited during the interval (from the exit listener).
+        dt: seconds since the previous refresh (None for the first).
+        watched: seconds since tsmon first saw the thread (for accumulated averages).
+    """
+
+    __slots__ = ("base", "born", "dt", "exited", "prev", "stats", "tgid", "tid", "watched")
+
+    def __init__(
+        self,
+        tid: int,
+        tgid: int,
+        stats: TaskStats,
+        prev: TaskStats | None,
+        base: TaskStats | None,
+        born: bool,
+        exited: bool,
+        dt: float | None,
+        watched: float | None,
+    ) -> None:
+        self.tid = tid
+        self.tgid = tgid
+        self.stats = stats
+        self.prev = prev
+        self.base = base
+        self.born = born
+        self.exited = exited
+        self.dt = dt
+        self.watched = watched
+
+    @property
+    def comm(self) -> str:
+        """The command name (clean of control characters; not escaped for markup)."""
+        return self.stats.ac_comm or ""
+
+    @property
+    def uid(self) -> int | None:
+        """The owner's uid."""
+        return self.stats.ac_uid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The wait status of an exited thread."""
+        return self.stats.ac_exitcode if self.exited else None
+
+    def current(self, name: str) -> int | None:
+        """A field's value now."""
+        value: int | None = getattr(self.stats, name)
+        return value
+
+    def delta(self, name: str) -> int | None:
+        """How much a counter grew during the interval (None without a baseline or backwards)."""
+        now = getattr(self.stats, name)
+        if now is None:
+            return None
+        if self.prev is None:
+            return now if self.born else None
+        before = getattr(self.prev, name)
+        if before is None or now < before:
+            return None
+        return int(now - before)
+
+    def accum(self, name: str) -> int | None:
+        """How much a counter grew since tsmon first saw the thread."""
+        now = getattr(self.stats, name)
+        if now is None:
+            return None
+        if self.base is None:
+            return now
+        before = getattr(self.base, name)
+        return None if before is None or now < before else int(now - before)
+
+    def span(self, accumulated: bool) -> float | None:
+        """Seconds the figures cover."""
+        return self.watched if accumulated else self.dt
+
+    def __repr__(self) -> str:
+        flag = " exited" if self.exited else ""
+        return f"TaskRow(tid={self.tid}, tgid={self.tgid}, comm={self.comm!r}{flag})"
+
+
+class ProcessRow(_Rates):
+    """One thread group in one snapshot: the sum of its threads (live and exited)."""
+
+    __slots__ = ("_dead", "dt", "tgid", "threads", "watched")
+
+    def __init__(
+        self,
+        tgid: int,
+        threads: list[TaskRow],
+        dead: dict[str, int],
+        dt: float | None,
+        watched: float | None,
+    ) -> None:
+        self.tgid = tgid
+        self.threads = threads
+        self._dead = dead
+        self.dt = dt
+        self.watched = watched
+
+    @property
+    def leader(self) -> TaskRow:
+        """The leader thread's row, or the first thread's when the leader is gone."""
+        for row in self.threads:
+            if row.tid == self.tgid:
+                return row
+        return self.threads[0]
+
+    @property
+    def tid(self) -> int:
+        """The process id (rows of both kinds have a ``tid`` to key on)."""
+        return self.tgid
+
+    @property
+    def stats(self) -> TaskStats:
+        """The leader's record (for comm, uid, times)."""
+        return self.leader.stats
+
+    @property
+    def comm(self) -> str:
+        """The leader's command name."""
+        return self.leader.comm
+
+    @property
+    def uid(self) -> int | None:
+        """The owner's uid."""
+        return self.leader.uid
+
+    @property
+    def exited(self) -> bool:
+        """Every thread seen in this interval has exited."""
+        return all(row.exited for row in self.threads)
+
+    @property
+    def exit_code(self) -> int | None:
+        """The leader's wait status when the process exited."""
+        return self.leader.exit_code if self.exited else None
+
+    def current(self, name: str) -> int | None:
+        """Gauges are the maximum over threads (they share one mm); counters the sum."""
+        values = [v for v in (row.current(name) for row in self.threads) if v is not None]
+        if not values:
+            return None
+        return max(values) if name in _GAUGE_FIELDS else sum(values)
+
+    def delta(self, name: str) -> int | None:
+        """Sum of the threads' deltas (threads without a baseline are left out)."""
+        total = None
+        for row in self.threads:
+            value = row.delta(name)
+            if value is not None:
+                total = value if total is None else total + value
+        return total
+
+    def accum(self, name: str) -> int | None:
+        """Sum of the threads' accumulations, including threads that already exited."""
+        total = self._dead.get(name)
+        for row in self.threads:
+            value = row.accum(name)
+            if value is not None:
+                total = value if total is None else total + value
+        return total
+
+    def span(self, accumulated: bool) -> float | None:
+        """Seconds the figures cover."""
+        return self.watched if accumulated else self.dt
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord:
+    """A task that exited, as the exit log shows it.
+
+    Attributes:
+        tid, tgid: ids of the thread (and its group).
+        comm: command name.
+        stats: the thread's final record.
+        group_stats: the group's accumulated record when the group died with this thread.
+        status: the wait status (``ac_exitcode``): exit code << 8, or the signal number.
+        t_wall: wall-clock time the exit was heard (seconds since the epoch).
+        t_mono: the backend's monotonic time it was heard.
+    """
+
+    tid: int
+    tgid: int
+    comm: str
+    stats: TaskStats
+    group_stats: TaskStats | None
+    status: int
+    t_wall: float
+    t_mono: float
+
+    @property
+    def exit_code(self) -> int | None:
+        """The code passed to exit(), or None when a signal ended the task."""
+        return None if self.signal else (self.status >> 8) & 0xFF
+
+    @property
+    def signal(self) -> int:
+        """The signal that ended the task (0 for a normal exit)."""
+        return self.status & 0x7F
+
+    @property
+    def lifetime_us(self) -> int:
+        """How long the thread lived, µs."""
+        return self.stats.ac_etime or 0
+
+    @property
+    def group_exit(self) -> bool:
+        """This exit ended the thread group."""
+        return self.stats.is_group_exit
+
+    def largest_delay(self) -> tuple[str, int]:
+        """The delay kind with the largest total over the task's life, and that total (ns)."""
+        best = ("cpu", 0)
+        for kind, _ in DELAY_KINDS:
+            total = getattr(self.stats, f"{kind}_delay_total") or 0
+            if total > best[1]:
+                best = (kind, total)
+        return best
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything one refresh produced.
+
+    Attributes:
+        frame: the raw frame it was computed from (what a recording stores).
+        info: the backend's description.
+        dt: seconds since the previous snapshot (None for the first).
+        threads: one row per live thread, plus the threads that exited during the interval.
+        exits: the exits heard during the interval, oldest first.
+        lost: exit events lost by the listener so far.
+        delayacct: whether delay accounting is on.
+        index: the snapshot's number, from 0.
+        elapsed: seconds since the sampler's first snapshot.
+    """
+
+    frame: RawFrame
+    info: BackendInfo
+    dt: float | None
+    threads: list[TaskRow]
+    exits: list[ExitRecord]
+    lost: int
+    delayacct: bool | None
+    index: int
+    elapsed: float
+    cmdlines: dict[int, str]
+    _dead: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
+    _processes: list[ProcessRow] | None = field(default=None, repr=False)
+
+    @property
+    def t_mono(self) -> float:
+        """The backend's monotonic time of the refresh."""
+        return self.frame.t_mono
+
+    @property
+    def t_wall(self) -> float:
+        """Wall-clock time of the refresh."""
+        return self.frame.t_wall
+
+    @property
+    def cgroups(self) -> dict[str, CgroupStats]:
+        """cgroupstats of the directories watched."""
+        return self.frame.cgroups
+
+    def processes(self) -> list[ProcessRow]:
+        """One row per thread group (computed once per snapshot)."""
+        if self._processes is None:
+            groups: dict[int, list[TaskRow]] = {}
+            for row in self.threads:
+                groups.setdefault(row.tgid, []).append(row)
+            self._processes = [
+                ProcessRow(tgid, rows, self._dead.get(tgid, {}), self.dt, _longest(rows))
+                for tgid, rows in groups.items()
+            ]
+        return self._processes
+
+    def rows(self, processes: bool = False) -> Sequence[TaskRow | ProcessRow]:
+        """Thread rows, or process rows."""
+        return self.processes() if processes else self.threads
+
+    def total(self, metric: str, accumulated: bool = False) -> float:
+        """A rate or percentage summed over every thread (exited ones included)."""
+        return sum(v for v in (r.value(metric, accumulated) for r in self.threads) if v)
+
+    def cmdline(self, tgid: int) -> str | None:
+        """The command line of a process, when the backend knew it."""
+        return self.cmdlines.get(tgid)
+
+
+def _longest(rows: Iterable[TaskRow]) -> float | None:
+    spans = [r.watched for r in rows if r.watched is not None]
+    return max(spans) if spans else None
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the sampler remembers of a thread between refreshes."""
+
+    tgid: int
+    stats: TaskStats
+    base: TaskStats | None
+    first_seen: float
+    missing: int = 0
+
+
+class Sampler:
+    """Turns a backend's frames into snapshots.
+
+    ``poll()`` collects one frame from the backend and returns its snapshot; ``feed(frame)``
+    does the same for a frame from elsewhere (a recording). ``listen`` opens an exit listener
+    when the backend allows it (without one, tasks that live between two refreshes are missed).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        listen: bool = True,
+        cpumask: str | None = None,
+        cgroups: Sequence[str] = (),
+    ) -> None:
+        self.backend = backend
+        self.cgroups = list(cgroups)
+        self.listener: ExitListener | None = None
+        self.listener_error: str | None = None
+        if listen:
+            try:
+                self.listener = backend.open_listener(cpumask)
+            except TsmonError as exc:
+                self.listener_error = str(exc)
+        self._known: dict[int, _Known] = {}
+        self._dead: dict[int, dict[str, int]] = {}
+        self._cmdlines: dict[int, str] = {}
+        self._last: RawFrame | None = None
+        self._first_t: float | None = None
+        self._index = 0
+
+    def poll(self) -> Snapshot:
+        """Collect one frame from the backend and compute its snapshot."""
+        try:
+            frame = self.backend.collect(self.listener, self.cgroups)
+        except ListenerOverflowError:
+            frame = self.backend.collect(self.listener, self.cgroups)
+        return self.feed(frame)
+
+    def _dt(self, frame: RawFrame) -> float | None:
+        """Seconds between the last frame and this one (None for the first or a non-advance)."""
+        if self._last is None:
+            return None
+        dt = frame.t_mono - self._last.t_mono
+        return dt if dt > 0 else None
+
+    def feed(self, frame: RawFrame) -> Snapshot:
+        """Compute the snapshot of a frame (the next one after the last fed or polled)."""
+        last = self._last
+        dt = self._dt(frame)
+        if self._first_t is None:
+            self._first_t = frame.t_mono
+        now = frame.t_mono
+        first = last is None
+        known = self._known
+        fresh: dict[int, _Known] = {}
+        rows: list[TaskRow] = []
+        by_tid: dict[int, int] = {}
+        tgids = frame.tgids
+        exited_tids = {event.tid for event in frame.exits}
+
+        for tid, stats in frame.tasks.items():
+            if tid in exited_tids:
+                continue  # a zombie still listed: its exit event below has the final record
+            tgid = stats.ac_tgid or tgids.get(tid, tid)
+            old = known.get(tid)
+            if old is not None and _same_task(old.stats, stats):
+                prev: TaskStats | None = old.stats
+                base, seen = old.base, old.first_seen
+                born = False
+            else:
+                prev, base, seen, born = None, (stats if first else None), now, not first
+            by_tid[tid] = len(rows)
+            rows.append(TaskRow(tid, tgid, stats, prev, base, born, False, dt, now - seen or dt))
+            fresh[tid] = _Known(tgid, stats, base, seen)
+
+        # Threads that exited before this frame count in their process's accumulated totals.
+        dead_before = {g: dict(d) for g, d in self._dead.items()}
+        exits = [self._exit_row(event, rows, by_tid, known, fresh, frame) for event in frame.exits]
+
+        # Keep threads that vanished without an exit event for one refresh (the event may come
+        # late); drop them after that so memory stays bounded.
+        for tid, old in known.items():
+            if tid not in fresh and tid not in exited_tids and old.missing < 1:
+                old.missing += 1
+                fresh[tid] = old
+        self._known = fresh
+        live_tgids = {k.tgid for k in fresh.values()}
+        self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
+        self._cmdlines.update(frame.cmdlines)
+        if len(self._cmdlines) > 2 * len(live_tgids) + 1024:
+            self._cmdlines = {g: c for g, c in self._cmdlines.items() if g in live_tgids}
+        self._last = frame
+        snapshot = Snapshot(
+            frame=frame,
+            info=self.backend.info,
+            dt=dt,
+            threads=rows,
+            exits=exits,
+            lost=frame.lost,
+            delayacct=self.backend.delayacct(),
+            index=self._index,
+            elapsed=now - self._first_t,
+            cmdlines=dict(self._cmdlines),
+            _dead=dead_before,
+        )
+        self._index += 1
+        return snapshot
+
+    def _exit_row(
+        self,
+        event: ExitEvent,
+        rows: list[TaskRow],
+        by_tid: dict[int, int],
+        known: dict[int, _Known],
+        fresh: dict[int, _Known],
+        frame: RawFrame,
+    ) -> ExitRecord:
+        stats = event.stats
+        now = frame.t_mono
+        dt = self._dt(frame)
+        old = known.get(event.tid)
+        if old is not None and not _same_task(old.stats, stats):
+            old = None
+        tgid = stats.ac_tgid or (old.tgid if old else event.tgid or event.tid)
+        prev = old.stats if old else None
+        base = old.base if old else None
+        seen = old.first_seen if old else now
+        row = TaskRow(event.tid, tgid, stats, prev, base, old is None, True, dt, (now - seen) or dt)
+        if event.tid in by_tid:
+            rows[by_tid[event.tid]] = row
+        else:
+            rows.append(row)
+        fresh.pop(event.tid, None)
+        if not stats.is_group_exit:
+            dead = self._dead.setdefault(tgid, {})
+            for name in COUNTER_FIELDS:
+                value = row.accum(name)
+                if value:
+                    dead[name] = dead.get(name, 0) + value
+        return ExitRecord(
+            tid=event.tid,
+            tgid=tgid,
+            comm=stats.ac_comm or "",
+            stats=stats,
+            group_stats=event.group_stats,
+            status=stats.ac_exitcode or 0,
+            t_wall=frame.t_wall - (now - event.t_mono if event.t_mono else 0.0),
+            t_mono=event.t_mono or now,
+        )
+
+    def close(self) -> None:
+        """Close the listener (the backend stays open: it belongs to the caller)."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        while True:
+            yield self.poll()
