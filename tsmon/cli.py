@@ -10,7 +10,15 @@ import click
 from . import __version__
 
 # name -> (module under tsmon.commands, attribute, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "top": ("top", "top", "the live TUI (the default when no command is given)"),
+    "report": ("report", "report", "getdelays-style report of a task, a cgroup or exits"),
+    "batch": ("batch", "batch", "iotop -b style batch output"),
+    "delayacct": ("delayacct", "delayacct", "show or switch kernel.task_delayacct"),
+    "record": ("record", "record", "record a session to a JSON Lines file"),
+    "replay": ("replay", "replay", "replay a recorded session"),
+}
+_TOP_LEVEL_FLAGS = {"-h", "--help", "-V", "--version"}
 
 
 class LazyGroup(click.Group):
@@ -18,6 +26,11 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in SUBCOMMANDS:

@@ -1,0 +1,132 @@
+"""What every subcommand shares: the --backend option, opening it, and turning errors into
+one-line messages with distinct exit statuses."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from tsmon_core.errors import (
+    CgroupUnsupportedError,
+    CpumaskError,
+    FamilyUnavailableError,
+    KernelError,
+    PermissionDeniedError,
+    SessionFormatError,
+    TaskGoneError,
+    TsmonError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit statuses (documented in the man page).
+EXIT_OK = 0
+EXIT_ERROR = 1  # any other failure
+EXIT_USAGE = 2  # bad options or arguments (click's own)
+EXIT_PERMISSION = 3  # EPERM: needs CAP_NET_ADMIN
+EXIT_UNAVAILABLE = 4  # no TASKSTATS family in this kernel
+EXIT_NO_TASK = 5  # ESRCH: no such task
+EXIT_BAD_INPUT = 6  # a cpumask, cgroup directory or recording tsmon cannot use
+
+BACKEND_CHOICES = ("auto", "netlink", "sim")
+
+
+def backend_option(func: F) -> F:
+    """Add ``--backend auto|netlink|sim`` and ``--seed`` (for the simulator)."""
+    func = click.option(
+        "--seed",
+        type=int,
+        default=1,
+        show_default=True,
+        help="Seed of the simulated workload (--backend sim).",
+    )(func)
+    func = click.option(
+        "--backend",
+        "backend_kind",
+        type=click.Choice(BACKEND_CHOICES),
+        default="auto",
+        show_default=True,
+        envvar="TSMON_BACKEND",
+        help="Where data come from: the kernel (netlink), the bundled simulator (sim), or "
+        "netlink when it can be used and sim otherwise (auto).",
+    )(func)
+    return func
+
+
+def exit_status(exc: TsmonError) -> int:
+    """The exit status for an error."""
+    if isinstance(exc, PermissionDeniedError):
+        return EXIT_PERMISSION
+    if isinstance(exc, FamilyUnavailableError):
+        return EXIT_UNAVAILABLE
+    if isinstance(exc, TaskGoneError):
+        return EXIT_NO_TASK
+    if isinstance(exc, (CpumaskError, CgroupUnsupportedError, SessionFormatError)):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, KernelError) and exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return EXIT_BAD_INPUT
+    return EXIT_ERROR
+
+
+def fail(message: str, status: int = EXIT_ERROR) -> None:
+    """Print ``tsmon: message`` on stderr as one line and exit with ``status``."""
+    click.echo(f"tsmon: {' '.join(str(message).split())}", err=True)
+    sys.exit(status)
+
+
+def handle_errors(func: F) -> F:
+    """Turn TsmonError and OSError into a one-line message and an exit status, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TsmonError as exc:
+            fail(str(exc), exit_status(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_backend_or_exit(kind: str, seed: int = 1, **options: Any) -> Any:
+    """Open the backend; on failure print one line with the reason and the fix, and exit.
+
+    A simulated backend is announced once on stderr (JSON output carries a ``backend`` key).
+    """
+    from tsmon_core.backends import open_backend
+
+    if kind in ("sim", "auto"):
+        options.setdefault("seed", seed)
+    try:
+        backend = open_backend(kind, **options)
+    except TsmonError as exc:
+        fail(str(exc), exit_status(exc))
+    return backend
+
+
+def announce_backend(backend: Any, *, quiet: bool = False) -> None:
+    """Say on stderr when the data are simulated, and when delay accounting is off."""
+    if quiet:
+        return
+    info = backend.info
+    if info.kind == "sim":
+        why = f" ({info.reason})" if info.reason else ""
+        click.echo(f"tsmon: data are SIMULATED, not from this machine's kernel{why}", err=True)
+    if backend.delayacct() is False:
+        click.echo(DELAYACCT_OFF_MESSAGE, err=True)
+
+
+DELAYACCT_OFF_MESSAGE = (
+    "tsmon: delay accounting is off (kernel.task_delayacct=0): only CPU delay is counted, and "
+    "tasks started before it is switched on never get I/O, swap and memory delays; "
+    "switch it on with `tsmon delayacct on` (root)"
+)
