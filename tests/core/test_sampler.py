@@ -1,0 +1,135 @@
+"""The sampler: rates over the measured interval, reused tids, counters going backwards, exits."""
+
+from __future__ import annotations
+
+import pytest
+
+from tsmon_core.backends import BackendInfo, RawFrame
+from tsmon_core.model import ExitEvent, TaskStats
+from tsmon_core.sampler import Sampler
+
+NS = 1_000_000_000
+
+
+class FrameSource:
+    """Just enough of a backend for Sampler.feed(): frames come from the test."""
+
+    info = BackendInfo("sim", "test", 17, "0-1", 2, True)
+
+    def delayacct(self) -> bool:
+        return True
+
+
+def task(tid: int, tgid: int, etime_us: int, btime: int = 1_000, **fields: int) -> TaskStats:
+    return TaskStats.from_fields(
+        17,
+        ac_pid=tid,
+        ac_tgid=tgid,
+        ac_etime=etime_us,
+        ac_btime64=btime,
+        ac_comm=f"t{tid}",
+        **fields,
+    )
+
+
+def frame(t: float, *records: TaskStats, exits: tuple[ExitEvent, ...] = ()) -> RawFrame:
+    tasks = {r.ac_pid: r for r in records}
+    return RawFrame(t, 1.7e9 + t, tasks, {r.ac_pid: r.ac_tgid for r in records}, list(exits))
+
+
+@pytest.fixture
+def sampler() -> Sampler:
+    return Sampler(FrameSource(), listen=False)  # type: ignore[arg-type]
+
+
+def test_first_snapshot_has_no_rates(sampler: Sampler) -> None:
+    snap = sampler.feed(frame(10.0, task(1, 1, 100, write_bytes=5000)))
+    assert snap.dt is None
+    assert snap.threads[0].value("write_bps") is None
+
+
+def test_rates_use_the_measured_interval(sampler: Sampler) -> None:
+    sampler.feed(frame(10.0, task(1, 1, 100, write_bytes=0, cpu_run_virtual_total=0)))
+    snap = sampler.feed(
+        frame(10.5, task(1, 1, 600_100, write_bytes=4096, cpu_run_virtual_total=NS // 4))
+    )
+    [row] = snap.threads
+    assert snap.dt == pytest.approx(0.5)
+    assert row.value("write_bps") == pytest.approx(8192.0)
+    assert row.value("cpu_pct") == pytest.approx(50.0)
+
+
+def test_delay_percentage_and_average(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(1, 1, 1, blkio_delay_total=0, blkio_count=0)))
+    snap = sampler.feed(frame(2.0, task(1, 1, 2, blkio_delay_total=NS // 2, blkio_count=4)))
+    row = snap.threads[0]
+    assert row.value("blkio_delay_pct") == pytest.approx(25.0)  # 0.5 s of 2 s
+    assert row.value("blkio_delay_avg") == pytest.approx(NS / 8)
+
+
+def test_counter_going_backwards_gives_no_rate(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(1, 1, 10, read_bytes=10_000)))
+    snap = sampler.feed(frame(1.0, task(1, 1, 20, read_bytes=5_000)))
+    assert snap.threads[0].value("read_bps") is None
+
+
+def test_reused_tid_starts_fresh(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(7, 7, 5_000_000, btime=1_000, write_bytes=10**9)))
+    # Same tid, a different start time, younger: another task.
+    snap = sampler.feed(frame(1.0, task(7, 7, 200_000, btime=1_006, write_bytes=100)))
+    row = snap.threads[0]
+    assert row.prev is None and row.born
+    assert row.value("write_bps") == pytest.approx(100.0)  # its whole life is in the interval
+
+
+def test_btime_jitter_of_a_second_is_the_same_task(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(3, 3, 1_000, btime=1_000, write_bytes=0)))
+    snap = sampler.feed(frame(1.0, task(3, 3, 1_001_000, btime=1_001, write_bytes=10)))
+    assert snap.threads[0].prev is not None
+    assert snap.threads[0].value("write_bps") == pytest.approx(10.0)
+
+
+def test_short_lived_task_between_refreshes_is_counted(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(1, 1, 10)))
+    short = task(50, 50, 5_000, write_bytes=65_536, ac_exitcode=768, ac_flag=0x20)
+    snap = sampler.feed(frame(1.0, task(1, 1, 1_000_010), exits=(ExitEvent(50, short),)))
+    rows = {r.tid: r for r in snap.threads}
+    assert rows[50].exited and rows[50].exit_code == 768
+    assert rows[50].value("write_bps") == pytest.approx(65_536.0)
+    assert snap.total("write_bps") == pytest.approx(65_536.0)
+    [record] = snap.exits
+    assert record.exit_code == 3 and record.signal == 0 and record.lifetime_us == 5_000
+
+
+def test_exit_of_a_known_task_counts_only_the_interval(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(9, 9, 10, read_bytes=1_000)))
+    final = task(9, 9, 900_000, read_bytes=1_500, ac_exitcode=9, ac_flag=0x30)
+    snap = sampler.feed(frame(1.0, final, exits=(ExitEvent(9, final),)))
+    [row] = snap.threads  # the zombie still listed is replaced by the exit row
+    assert row.exited and row.value("read_bps") == pytest.approx(500.0)
+    assert snap.exits[0].signal == 9 and snap.exits[0].exit_code is None
+
+
+def test_process_rows_sum_threads(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(1, 1, 1, write_bytes=0), task(2, 1, 1, write_bytes=0)))
+    snap = sampler.feed(frame(1.0, task(1, 1, 2, write_bytes=100), task(2, 1, 2, write_bytes=300)))
+    [proc] = snap.processes()
+    assert proc.tgid == 1 and len(proc.threads) == 2
+    assert proc.value("write_bps") == pytest.approx(400.0)
+    assert proc.comm == "t1"
+
+
+def test_accumulated_totals_keep_threads_that_exited(sampler: Sampler) -> None:
+    sampler.feed(frame(0.0, task(1, 1, 1, write_bytes=0), task(2, 1, 1, write_bytes=0)))
+    dying = task(2, 1, 5, write_bytes=700, ac_flag=0)
+    sampler.feed(frame(1.0, task(1, 1, 2, write_bytes=100), exits=(ExitEvent(2, dying),)))
+    snap = sampler.feed(frame(2.0, task(1, 1, 3, write_bytes=300)))
+    [proc] = snap.processes()
+    assert proc.accum("write_bytes") == 300 + 700
+    assert [r.tid for r in proc.threads] == [1]
+
+
+def test_memory_of_gone_tasks_is_bounded(sampler: Sampler) -> None:
+    for i in range(200):
+        sampler.feed(frame(float(i), task(1000 + i, 1000 + i, 10 + i)))
+    assert len(sampler._known) <= 2
