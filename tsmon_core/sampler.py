@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
@@ -42,7 +43,6 @@ class _Rates:
     """Figures shared by thread and process rows; subclasses provide delta() and accum()."""
 
     __slots__ = ()
-    dt: float | None
 
     def delta(self, name: str) -> int | None:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -51,6 +51,9 @@ class _Rates:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def current(self, name: str) -> int | None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def span(self, accumulated: bool) -> float | None:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def value(self, metric: Metric | str, accumulated: bool = False) -> float | None:
@@ -76,13 +79,9 @@ class _Rates:
             return amount * 100.0 / (span * _NS_PER_S)
         return amount / span
 
-    def span(self, accumulated: bool) -> float | None:
-        """Seconds the figures cover."""
-        return self.dt
 
-
-class TaskRow(_Rates):
-    """One thread in one snapshot.
+class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
+    """One thread in one snapshot (a tuple: cheap to make for every thread on every refresh).
 
     Attributes:
         tid, tgid: thread and thread-group ids.
@@ -92,82 +91,101 @@ class TaskRow(_Rates):
         born: the thread started after the previous refresh (its whole life is in the delta).
         exited: the thread exited during the interval (from the exit listener).
         dt: seconds since the previous refresh (None for the first).
-        watched: seconds since tsmon first saw the thread (for accumulated averages).
+        t_mono: the refresh's time; seen: when tsmon first saw the thread (backend clock).
     """
 
-    __slots__ = ("base", "born", "dt", "exited", "prev", "stats", "tgid", "tid", "watched")
+    __slots__ = ()
 
-    def __init__(
-        self,
+    tid: int = property(itemgetter(0))  # type: ignore[assignment]
+    tgid: int = property(itemgetter(1))  # type: ignore[assignment]
+    stats: TaskStats = property(itemgetter(2))  # type: ignore[assignment]
+    prev: TaskStats | None = property(itemgetter(3))  # type: ignore[assignment]
+    base: TaskStats | None = property(itemgetter(4))  # type: ignore[assignment]
+    born: bool = property(itemgetter(5))  # type: ignore[assignment]
+    exited: bool = property(itemgetter(6))  # type: ignore[assignment]
+    dt: float | None = property(itemgetter(7))  # type: ignore[assignment]
+    t_mono: float = property(itemgetter(8))  # type: ignore[assignment]
+    seen: float = property(itemgetter(9))  # type: ignore[assignment]
+
+    def __new__(
+        cls,
         tid: int,
         tgid: int,
         stats: TaskStats,
-        prev: TaskStats | None,
-        base: TaskStats | None,
-        born: bool,
-        exited: bool,
-        dt: float | None,
-        watched: float | None,
-    ) -> None:
-        self.tid = tid
-        self.tgid = tgid
-        self.stats = stats
-        self.prev = prev
-        self.base = base
-        self.born = born
-        self.exited = exited
-        self.dt = dt
-        self.watched = watched
+        prev: TaskStats | None = None,
+        base: TaskStats | None = None,
+        born: bool = False,
+        exited: bool = False,
+        dt: float | None = None,
+        t_mono: float = 0.0,
+        seen: float = 0.0,
+    ) -> TaskRow:
+        return tuple.__new__(cls, (tid, tgid, stats, prev, base, born, exited, dt, t_mono, seen))
+
+    @property
+    def watched(self) -> float | None:
+        """Seconds since tsmon first saw the thread (at least one interval)."""
+        return (self[8] - self[9]) or self[7]
 
     @property
     def comm(self) -> str:
         """The command name (clean of control characters; not escaped for markup)."""
-        return self.stats.ac_comm or ""
+        return self[2].ac_comm or ""
 
     @property
     def uid(self) -> int | None:
         """The owner's uid."""
-        return self.stats.ac_uid
+        uid: int | None = self[2].ac_uid
+        return uid
 
     @property
     def exit_code(self) -> int | None:
         """The wait status of an exited thread."""
-        return self.stats.ac_exitcode if self.exited else None
+        code: int | None = self[2].ac_exitcode
+        return code if self[6] else None
 
     def current(self, name: str) -> int | None:
         """A field's value now."""
-        value: int | None = getattr(self.stats, name)
+        value: int | None = getattr(self[2], name)
         return value
 
     def delta(self, name: str) -> int | None:
         """How much a counter grew during the interval (None without a baseline or backwards)."""
-        now = getattr(self.stats, name)
+        now = getattr(self[2], name)
         if now is None:
             return None
-        if self.prev is None:
-            return now if self.born else None
-        before = getattr(self.prev, name)
+        prev = self[3]
+        if prev is None:
+            return int(now) if self[5] else None
+        before = getattr(prev, name)
         if before is None or now < before:
             return None
         return int(now - before)
 
     def accum(self, name: str) -> int | None:
         """How much a counter grew since tsmon first saw the thread."""
-        now = getattr(self.stats, name)
+        now = getattr(self[2], name)
         if now is None:
             return None
-        if self.base is None:
-            return now
-        before = getattr(self.base, name)
+        base = self[4]
+        if base is None:
+            return int(now)
+        before = getattr(base, name)
         return None if before is None or now < before else int(now - before)
 
     def span(self, accumulated: bool) -> float | None:
         """Seconds the figures cover."""
-        return self.watched if accumulated else self.dt
+        return self.watched if accumulated else self[7]
 
     def __repr__(self) -> str:
-        flag = " exited" if self.exited else ""
-        return f"TaskRow(tid={self.tid}, tgid={self.tgid}, comm={self.comm!r}{flag})"
+        flag = " exited" if self[6] else ""
+        return f"TaskRow(tid={self[0]}, tgid={self[1]}, comm={self.comm!r}{flag})"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 class ProcessRow(_Rates):
@@ -384,17 +402,6 @@ def _longest(rows: Iterable[TaskRow]) -> float | None:
     return max(spans) if spans else None
 
 
-@dataclass(slots=True)
-class _Known:
-    """What the sampler remembers of a thread between refreshes."""
-
-    tgid: int
-    stats: TaskStats
-    base: TaskStats | None
-    first_seen: float
-    missing: int = 0
-
-
 class Sampler:
     """Turns a backend's frames into snapshots.
 
@@ -420,7 +427,8 @@ class Sampler:
                 self.listener = backend.open_listener(cpumask)
             except TsmonError as exc:
                 self.listener_error = str(exc)
-        self._known: dict[int, _Known] = {}
+        self._known: dict[int, TaskRow] = {}
+        self._missing: dict[int, TaskRow] = {}
         self._dead: dict[int, dict[str, int]] = {}
         self._cmdlines: dict[int, str] = {}
         self._last: RawFrame | None = None
@@ -451,39 +459,55 @@ class Sampler:
         now = frame.t_mono
         first = last is None
         known = self._known
-        fresh: dict[int, _Known] = {}
+        fresh: dict[int, TaskRow] = {}
         rows: list[TaskRow] = []
-        by_tid: dict[int, int] = {}
         tgids = frame.tgids
         exited_tids = {event.tid for event in frame.exits}
+        new_row = tuple.__new__
+        get_known = known.get
 
         for tid, stats in frame.tasks.items():
-            if tid in exited_tids:
-                continue  # a zombie still listed: its exit event below has the final record
+            old = get_known(tid)
+            if old is not None:
+                ostats = old[2]
+                # Same task unless the start time moved (beyond the kernel's one-second jitter
+                # of now - etime) or it is younger than before: then the tid was reused.
+                if (
+                    ostats.ac_btime64 == stats.ac_btime64 and ostats.ac_etime <= stats.ac_etime
+                ) or _same_task(ostats, stats):
+                    row = new_row(
+                        TaskRow,
+                        (tid, old[1], stats, ostats, old[4], False, False, dt, now, old[9]),
+                    )
+                    rows.append(row)
+                    fresh[tid] = row
+                    continue
             tgid = stats.ac_tgid or tgids.get(tid, tid)
-            old = known.get(tid)
-            if old is not None and _same_task(old.stats, stats):
-                prev: TaskStats | None = old.stats
-                base, seen = old.base, old.first_seen
-                born = False
-            else:
-                prev, base, seen, born = None, (stats if first else None), now, not first
-            by_tid[tid] = len(rows)
-            rows.append(TaskRow(tid, tgid, stats, prev, base, born, False, dt, now - seen or dt))
-            fresh[tid] = _Known(tgid, stats, base, seen)
+            row = new_row(
+                TaskRow,
+                (tid, tgid, stats, None, stats if first else None, not first, False, dt, now, now),
+            )
+            rows.append(row)
+            fresh[tid] = row
 
+        if exited_tids:
+            # A zombie still listed is replaced by its exit row, which has the final record.
+            rows = [row for row in rows if row[0] not in exited_tids]
         # Threads that exited before this frame count in their process's accumulated totals.
         dead_before = {g: dict(d) for g, d in self._dead.items()}
-        exits = [self._exit_row(event, rows, by_tid, known, fresh, frame) for event in frame.exits]
+        exits = [self._exit_row(event, rows, known, fresh, frame) for event in frame.exits]
 
         # Keep threads that vanished without an exit event for one refresh (the event may come
         # late); drop them after that so memory stays bounded.
-        for tid, old in known.items():
-            if tid not in fresh and tid not in exited_tids and old.missing < 1:
-                old.missing += 1
-                fresh[tid] = old
+        missing = {
+            tid: row
+            for tid, row in known.items()
+            if tid not in fresh and tid not in exited_tids and tid not in self._missing
+        }
+        self._missing = missing
+        fresh.update(missing)
         self._known = fresh
-        live_tgids = {k.tgid for k in fresh.values()}
+        live_tgids = {row[1] for row in fresh.values()}
         self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
         self._cmdlines.update(frame.cmdlines)
         if len(self._cmdlines) > 2 * len(live_tgids) + 1024:
@@ -509,26 +533,29 @@ class Sampler:
         self,
         event: ExitEvent,
         rows: list[TaskRow],
-        by_tid: dict[int, int],
-        known: dict[int, _Known],
-        fresh: dict[int, _Known],
+        known: dict[int, TaskRow],
+        fresh: dict[int, TaskRow],
         frame: RawFrame,
     ) -> ExitRecord:
         stats = event.stats
         now = frame.t_mono
-        dt = self._dt(frame)
         old = known.get(event.tid)
         if old is not None and not _same_task(old.stats, stats):
             old = None
         tgid = stats.ac_tgid or (old.tgid if old else event.tgid or event.tid)
-        prev = old.stats if old else None
-        base = old.base if old else None
-        seen = old.first_seen if old else now
-        row = TaskRow(event.tid, tgid, stats, prev, base, old is None, True, dt, (now - seen) or dt)
-        if event.tid in by_tid:
-            rows[by_tid[event.tid]] = row
-        else:
-            rows.append(row)
+        row = TaskRow(
+            event.tid,
+            tgid,
+            stats,
+            old.stats if old else None,
+            old.base if old else None,
+            old is None,
+            True,
+            self._dt(frame),
+            now,
+            old.seen if old else now,
+        )
+        rows.append(row)
         fresh.pop(event.tid, None)
         if not stats.is_group_exit:
             dead = self._dead.setdefault(tgid, {})
