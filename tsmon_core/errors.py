@@ -137,3 +137,20 @@ def error_from_errno(err: int, *, task_id: int | None = None) -> KernelError:
     if err == _errno.ESRCH:
         return TaskGoneError(task_id)
     return KernelError(err)
+
+
+# --- appended for the live netlink backend ---------------------------------------------------
+__all__ += ["CgroupPathError", "NoReplyError"]
+
+
+class CgroupPathError(BackendError):
+    """A cgroup directory that cannot be opened (missing, not a directory, no access)."""
+
+    def __init__(self, path: str, err: int, message: str | None = None) -> None:
+        self.path = path
+        self.errno = err
+        super().__init__(message or f"cannot open cgroup directory {path}: {_strerror(err)}")
+
+
+class NoReplyError(BackendError):
+    """The kernel did not answer a request within the timeout."""
