@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from tsmon_core.errors import (
+    CgroupPathError,
     CgroupUnsupportedError,
     CpumaskError,
     FamilyUnavailableError,
@@ -32,6 +33,8 @@ EXIT_PERMISSION = 3  # EPERM: needs CAP_NET_ADMIN
 EXIT_UNAVAILABLE = 4  # no TASKSTATS family in this kernel
 EXIT_NO_TASK = 5  # ESRCH: no such task
 EXIT_BAD_INPUT = 6  # a cpumask, cgroup directory or recording tsmon cannot use
+EXIT_CANNOT_RUN = 126  # report -c: the command was found but could not be run (as env(1))
+EXIT_NOT_FOUND = 127  # report -c: no such command (as env(1) and the shells)
 
 BACKEND_CHOICES = ("auto", "netlink", "sim")
 
@@ -66,7 +69,7 @@ def exit_status(exc: TsmonError) -> int:
         return EXIT_UNAVAILABLE
     if isinstance(exc, TaskGoneError):
         return EXIT_NO_TASK
-    if isinstance(exc, (CpumaskError, CgroupUnsupportedError, SessionFormatError)):
+    if isinstance(exc, (CpumaskError, CgroupUnsupportedError, CgroupPathError, SessionFormatError)):
         return EXIT_BAD_INPUT
     if isinstance(exc, KernelError) and exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return EXIT_BAD_INPUT
@@ -88,6 +91,9 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except TsmonError as exc:
             fail(str(exc), exit_status(exc))
+        except BrokenPipeError:
+            quiet_stdout()
+            sys.exit(EXIT_OK)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
@@ -95,6 +101,18 @@ def handle_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null (its reader went away), so exiting flushes nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def open_backend_or_exit(kind: str, seed: int = 1, **options: Any) -> Any:
@@ -130,3 +148,40 @@ DELAYACCT_OFF_MESSAGE = (
     "tasks started before it is switched on never get I/O, swap and memory delays; "
     "switch it on with `tsmon delayacct on` (root)"
 )
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line with the fix (``--help``), not click's usage block."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "tsmon"
+        message = " ".join(self.format_message().split())
+        click.echo(f"tsmon: {message} (see '{where} --help')", err=True)
+
+
+class OneLineCommand(click.Command):
+    """A command whose parsing errors (unknown option, bad value) print one line on stderr."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, OneLineUsageError):
+                raise
+            raise OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
+def usage_error(message: str) -> None:
+    """Fail with a one-line usage error (exit status 2) naming the current command."""
+    raise OneLineUsageError(message, click.get_current_context(silent=True))
+
+
+def note(message: str) -> None:
+    """One line on stderr, prefixed ``tsmon:``."""
+    click.echo(f"tsmon: {' '.join(str(message).split())}", err=True)
