@@ -1,0 +1,40 @@
+"""Messages the sampler worker posts to the UI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tsmon_core.sampler import Snapshot
+
+from .tracking import Tracked
+
+__all__ = ["SampleFailed", "SampleReady"]
+
+
+@dataclass
+class SampleReady(Message):
+    """A new snapshot, with what the worker derived from it (histories, exits, cgroups).
+
+    Attributes:
+        snapshot: the sampler's snapshot.
+        tracked: bounded state the worker updated from it (shared, read-only in the UI).
+        t_ready: ``time.perf_counter()`` when the worker posted it (for the benchmark).
+    """
+
+    snapshot: Snapshot
+    tracked: Tracked
+    t_ready: float
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer snapshot replaces an older one still queued (exits are kept in tracked)."""
+        return isinstance(message, SampleReady)
+
+
+@dataclass
+class SampleFailed(Message):
+    """The backend failed; the text says why (one line, no traceback)."""
+
+    error: str
+    fatal: bool = False

@@ -1,0 +1,1 @@
+"""Screens and tabs of the tsmon TUI."""

@@ -1,0 +1,398 @@
+"""Bounded state the TUI keeps across snapshots: histories, the exit log, cgroup views.
+
+The sampler worker updates it (off the UI thread) right after each poll; screens only read.
+Everything here has a fixed ceiling so 30 minutes of 10,000 churning tasks stay flat in memory:
+a history ring per live task (dropped when the task goes), an exit log of at most
+``EXIT_LOG_LEN`` entries, and cgroup rows rebuilt on each refresh.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from array import array
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsmon_core.abi import DELAY_KINDS
+from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
+from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow, start_time
+
+from .columns import clean_text
+
+__all__ = [
+    "EXIT_LOG_LEN",
+    "HISTORY_LEN",
+    "CgroupRow",
+    "ExitEntry",
+    "History",
+    "Tracked",
+    "cgroup_version",
+]
+
+HISTORY_LEN = 180  # samples per series: three minutes at the default 1 s interval
+EXIT_LOG_LEN = 5000  # exits kept, newest first
+_DELAY_FIELDS = tuple(delay_total_field(k) for k in DELAY_KIND_NAMES)
+_NS = 1_000_000_000
+_LABELS = dict(DELAY_KINDS)
+
+
+class History:
+    """Per-task rings of (I/O bytes/s, delay %) samples, keyed by ("t", tid) or ("p", tgid).
+
+    A task is remembered with its start time, so a reused id starts a fresh ring. Rings of
+    tasks that are gone are dropped at the next update, so the store is bounded by the number
+    of live tasks times ``length``.
+    """
+
+    def __init__(self, length: int = HISTORY_LEN) -> None:
+        self.length = length
+        self._rings: dict[tuple[str, int], tuple[int, array[float], array[float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rings)
+
+    def update(self, samples: dict[tuple[str, int], tuple[int, float, float]]) -> None:
+        """Append one sample per task (start time, io, delay); forget tasks not listed."""
+        old = self._rings
+        fresh: dict[tuple[str, int], tuple[int, array[float], array[float]]] = {}
+        length = self.length
+        for key, (start, io, delay) in samples.items():
+            ring = old.get(key)
+            if ring is None or ring[0] != start:
+                ring = (start, array("f"), array("f"))
+            ios, delays = ring[1], ring[2]
+            ios.append(io)
+            delays.append(delay)
+            if len(ios) > length:
+                del ios[0]
+                del delays[0]
+            fresh[key] = ring
+        self._rings = fresh
+
+    def get(self, key: tuple[str, int]) -> tuple[list[float], list[float]]:
+        """The I/O-rate and delay-% series of a task, oldest first (empty when unknown)."""
+        ring = self._rings.get(key)
+        if ring is None:
+            return [], []
+        return list(ring[1]), list(ring[2])
+
+
+def _thread_sample(row: TaskRow) -> tuple[float, float, float]:
+    """(read bytes/s, write bytes/s, sum of delay %) of a thread over the interval."""
+    dt = row.dt
+    stats, prev = row.stats, row.prev
+    if not dt or (prev is None and not row.born):
+        return 0.0, 0.0, 0.0
+    rd = stats.read_bytes or 0
+    wr = stats.write_bytes or 0
+    delay = 0
+    for name in _DELAY_FIELDS:
+        delay += getattr(stats, name) or 0
+    if prev is not None:
+        rd -= prev.read_bytes or 0
+        wr -= prev.write_bytes or 0
+        for name in _DELAY_FIELDS:
+            delay -= getattr(prev, name) or 0
+    return max(rd, 0) / dt, max(wr, 0) / dt, max(delay, 0) * 100.0 / (dt * _NS)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitEntry:
+    """One line of the exit log (derived once from an ExitRecord; the record is not kept)."""
+
+    t_wall: float
+    tid: int
+    tgid: int
+    comm: str
+    lifetime_s: float
+    exit_code: int | None
+    signal: int
+    cpu_s: float
+    read_bytes: int
+    write_bytes: int
+    largest_kind: str
+    largest_ns: int
+    group_exit: bool
+
+    @classmethod
+    def from_record(cls, rec: ExitRecord) -> ExitEntry:
+        """Derive the log line of an exit."""
+        s = rec.stats
+        kind, total = rec.largest_delay()
+        return cls(
+            t_wall=rec.t_wall,
+            tid=rec.tid,
+            tgid=rec.tgid,
+            comm=clean_text(rec.comm),
+            lifetime_s=rec.lifetime_us / 1e6,
+            exit_code=rec.exit_code,
+            signal=rec.signal,
+            cpu_s=((s.ac_utime or 0) + (s.ac_stime or 0)) / 1e6,
+            read_bytes=s.read_bytes or 0,
+            write_bytes=s.write_bytes or 0,
+            largest_kind=_LABELS.get(kind, kind),
+            largest_ns=total,
+            group_exit=rec.group_exit,
+        )
+
+    @property
+    def status(self) -> str:
+        """'exit 0', 'exit 3' or 'signal 9'."""
+        return f"signal {self.signal}" if self.signal else f"exit {self.exit_code}"
+
+
+# --- cgroups ---------------------------------------------------------------------------
+
+CGROUP_STATES = ("sleeping", "running", "stopped", "uninterruptible", "io_wait")
+
+
+def cgroup_version(path: str) -> int | None:
+    """1 or 2 for a cgroup directory on this machine, None when it is not one here."""
+    p = Path(path)
+    if (p / "tasks").is_file():
+        return 1
+    if (p / "cgroup.threads").is_file():
+        return 2
+    return None
+
+
+def _pressure(path: Path) -> dict[str, float]:
+    """avg10 of the 'some' (and 'full') lines of cpu, io and memory pressure files."""
+    out: dict[str, float] = {}
+    for res in ("cpu", "io", "memory"):
+        try:
+            text = (path / f"{res}.pressure").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if parts and parts[0] in ("some", "full"):
+                for part in parts[1:]:
+                    if part.startswith("avg10="):
+                        out[f"{res} {parts[0]}"] = float(part[6:])
+    return out
+
+
+def _members(path: Path, limit: int = 2000) -> set[int]:
+    """Thread ids in a cgroup2 directory and its descendants (walk bounded to ``limit`` dirs)."""
+    tids: set[int] = set()
+    seen = 0
+    for root, _dirs, _files in os.walk(path):
+        seen += 1
+        if seen > limit:
+            break
+        try:
+            with open(os.path.join(root, "cgroup.threads")) as fh:
+                tids.update(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return tids
+
+
+_STATE_INDEX = {"R": 1, "S": 0, "I": 0, "T": 2, "t": 2, "D": 3}
+
+
+def _task_state(tid: int) -> str | None:
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    end = data.rfind(b")")
+    return data[end + 2 : end + 3].decode() if end >= 0 else None
+
+
+@dataclass(slots=True)
+class CgroupRow:
+    """One cgroup as the cgroups tab shows it.
+
+    Attributes:
+        path: the directory.
+        source: "cgroupstats" (the kernel's counts, v1), "derived" (cgroup2: counted from
+            member tasks) or "unavailable".
+        counts: sleeping, running, stopped, uninterruptible, io_wait (None when unknown).
+        pressure: "cpu some" -> avg10 %, ... (cgroup2 only).
+        members: threads in the cgroup that tsmon sees (None when unknown).
+        read_bps, write_bps, blkio_pct, cpu_delay_pct: sums over member threads.
+        note: why figures are missing.
+    """
+
+    path: str
+    source: str
+    counts: tuple[int | None, ...] = (None,) * 5
+    pressure: dict[str, float] = field(default_factory=dict)
+    members: int | None = None
+    read_bps: float | None = None
+    write_bps: float | None = None
+    blkio_pct: float | None = None
+    cpu_delay_pct: float | None = None
+    note: str = ""
+
+
+def _sums(rows: Iterable[TaskRow]) -> tuple[int, float, float, float, float]:
+    n = 0
+    rd = wr = io = cpu = 0.0
+    for row in rows:
+        n += 1
+        rd += row.value("read_bps") or 0.0
+        wr += row.value("write_bps") or 0.0
+        io += row.value("blkio_delay_pct") or 0.0
+        cpu += row.value("cpu_delay_pct") or 0.0
+    return n, rd, wr, io, cpu
+
+
+def build_cgroup_rows(snapshot: Snapshot, v2_dirs: Sequence[str]) -> list[CgroupRow]:
+    """Rows for the kernel's cgroupstats (v1) and for cgroup2 directories (derived)."""
+    out: list[CgroupRow] = []
+    for path, stats in snapshot.cgroups.items():
+        members: list[TaskRow] = []
+        v = cgroup_version(path)
+        if v == 1:
+            try:
+                tids = {int(x) for x in Path(path, "tasks").read_text().split()}
+                members = [r for r in snapshot.threads if r.tid in tids]
+            except (OSError, ValueError):
+                members = []
+        row = CgroupRow(
+            path,
+            "cgroupstats",
+            (
+                stats.nr_sleeping,
+                stats.nr_running,
+                stats.nr_stopped,
+                stats.nr_uninterruptible,
+                stats.nr_io_wait,
+            ),
+        )
+        if members:
+            row.members, row.read_bps, row.write_bps, row.blkio_pct, row.cpu_delay_pct = _sums(
+                members
+            )
+        out.append(row)
+    by_tid = {r.tid: r for r in snapshot.threads}
+    for path in v2_dirs:
+        if path in snapshot.cgroups:
+            continue
+        p = Path(path)
+        if cgroup_version(path) != 2:
+            out.append(CgroupRow(path, "unavailable", note="not a cgroup directory here"))
+            continue
+        tids = _members(p)
+        counts = [0, 0, 0, 0, 0]
+        member_rows: list[TaskRow] = []
+        for tid in tids:
+            state = _task_state(tid)
+            if state is None:
+                continue
+            idx = _STATE_INDEX.get(state)
+            if idx is not None:
+                counts[idx] += 1
+            row_ = by_tid.get(tid)
+            if row_ is not None:
+                member_rows.append(row_)
+                # the kernel's io_wait is "in D state waiting on I/O": approximate it with
+                # threads in D whose block-I/O delay grew during the interval
+                if state == "D" and (row_.delta("blkio_delay_total") or 0) > 0:
+                    counts[4] += 1
+        row = CgroupRow(path, "derived", tuple(counts), _pressure(p))
+        row.members, row.read_bps, row.write_bps, row.blkio_pct, row.cpu_delay_pct = _sums(
+            member_rows
+        )
+        out.append(row)
+    return out
+
+
+def default_cgroup_dirs(root: str = "/sys/fs/cgroup", limit: int = 24) -> list[str]:
+    """The top-level cgroups of this machine (cgroup2), for the tab when none are named."""
+    p = Path(root)
+    if cgroup_version(root) != 2:
+        return []
+    try:
+        children = sorted(str(c) for c in p.iterdir() if (c / "cgroup.threads").is_file())
+    except OSError:
+        return []
+    return [root, *children[: limit - 1]]
+
+
+# --- everything together ---------------------------------------------------------------
+
+
+class Tracked:
+    """What the worker keeps across snapshots for the screens (thread-safe reads via lock).
+
+    Attributes:
+        history: I/O and delay rings of live threads and processes.
+        exits: the exit log, newest first, at most ``EXIT_LOG_LEN`` entries.
+        exits_total: exits heard since start (the log itself is bounded).
+        exits_per_s: exits per second over the last interval.
+        read_bps, write_bps: disk totals of the last interval (every thread, exited included).
+        processes: thread groups in the last snapshot.
+        cgroups: rows of the cgroups tab from the last refresh.
+    """
+
+    def __init__(
+        self,
+        cgroup2_dirs: Sequence[str] = (),
+        history_len: int = HISTORY_LEN,
+        exit_log_len: int = EXIT_LOG_LEN,
+    ) -> None:
+        self.lock = threading.Lock()
+        self.history = History(history_len)
+        self.exits: deque[ExitEntry] = deque(maxlen=exit_log_len)
+        self.exits_total = 0
+        self.exits_per_s = 0.0
+        self.cgroup2_dirs = list(cgroup2_dirs)
+        self.cgroups: list[CgroupRow] = []
+        self.generation = 0
+        self.read_bps = 0.0
+        self.write_bps = 0.0
+        self.processes = 0
+
+    def update(self, snapshot: Snapshot, with_cgroups: bool = True) -> None:
+        """Fold one snapshot in (called by the sampler worker)."""
+        samples: dict[tuple[str, int], tuple[int, float, float]] = {}
+        procs: dict[int, list[float]] = {}
+        total_read = total_write = 0.0
+        for row in snapshot.threads:
+            rd, wr, delay = _thread_sample(row)
+            total_read += rd
+            total_write += wr
+            io = rd + wr
+            samples[("t", row.tid)] = (start_time(row.stats), io, delay)
+            acc = procs.get(row.tgid)
+            if acc is None:
+                procs[row.tgid] = [io, delay]
+            else:
+                acc[0] += io
+                acc[1] += delay
+        for tgid, (io, delay) in procs.items():
+            samples[("p", tgid)] = (0, io, delay)
+        entries = [ExitEntry.from_record(rec) for rec in snapshot.exits]
+        cgroups = (
+            build_cgroup_rows(snapshot, self.cgroup2_dirs)
+            if with_cgroups and (snapshot.cgroups or self.cgroup2_dirs)
+            else []
+        )
+        with self.lock:
+            self.history.update(samples)
+            self.exits.extendleft(entries)
+            self.exits_total += len(entries)
+            self.exits_per_s = len(entries) / snapshot.dt if snapshot.dt else 0.0
+            self.read_bps, self.write_bps = total_read, total_write
+            self.processes = len(procs)
+            if with_cgroups:
+                self.cgroups = cgroups
+            self.generation += 1
+
+    def exit_entries(self) -> list[ExitEntry]:
+        """The exit log now, newest first (a copy)."""
+        with self.lock:
+            return list(self.exits)
+
+    def series(self, key: tuple[str, int]) -> tuple[list[float], list[float]]:
+        """A task's history (a copy)."""
+        with self.lock:
+            return self.history.get(key)

@@ -1,0 +1,162 @@
+"""The task table: snapshot rows filtered, sorted and drawn through VirtualTable.
+
+The view state (sort column and direction, threads or processes, only active, accumulated,
+the filter, the visible columns) lives here; a new snapshot or a key press re-derives the row
+list once, and VirtualTable formats only what is on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from tsmon_core.metrics import delay_total_field
+from tsmon_core.sampler import Snapshot
+
+from ..columns import COLUMNS, DEFAULT_COLUMNS, ColumnSpec, RowContext, user_name
+from .table import TableColumn, VirtualTable
+
+__all__ = ["ACTIVE_FIELDS", "TaskTable", "row_matches"]
+
+#: A task is "active" (``o``) when one of these grew: it did I/O or waited on something.
+ACTIVE_FIELDS: tuple[str, ...] = (
+    "read_bytes",
+    "write_bytes",
+    *(
+        delay_total_field(k)
+        for k in ("blkio", "swapin", "freepages", "thrashing", "compact", "wpcopy")
+    ),
+)
+
+
+def row_matches(row: Any, needle: str, ctx: RowContext) -> bool:
+    """Whether a row matches a filter: a PID/TID (exact), or text in command, line or user."""
+    if needle.isdigit():
+        number = int(needle)
+        if row.tid == number or row.tgid == number:
+            return True
+    if needle in row.comm.lower():
+        return True
+    if needle in user_name(row.uid).lower():
+        return True
+    line = ctx.cmdline(row.tgid)
+    return bool(line) and needle in line.lower()
+
+
+class TaskTable(VirtualTable[Any]):
+    """The per-thread or per-process table of a snapshot."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(self._cells_of, self._key_of, self._is_dim, id=id)
+        self.ctx = RowContext()
+        self.shown: list[str] = list(DEFAULT_COLUMNS)
+        self.sort_key = "write_bps"
+        self.reverse = False
+        self.only_active = False
+        self.filter_text = ""
+        self.pids: set[int] = set()
+        self.snapshot: Snapshot | None = None
+        self._specs: list[ColumnSpec] = []
+        self._apply_columns()
+
+    # --- rows ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_of(row: Any) -> Hashable:
+        return row.tid  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _is_dim(row: Any) -> bool:
+        return bool(row.exited)
+
+    def _cells_of(self, row: Any) -> list[str]:
+        ctx = self.ctx
+        return [spec.cell(row, ctx) for spec in self._specs]
+
+    def _apply_columns(self) -> None:
+        self.shown = [k for k in COLUMNS if k in self.shown]  # keep the table's order
+        if self.sort_key not in self.shown:
+            self.sort_key = next((k for k in self.shown if k != "command"), self.shown[0])
+        self._specs = [COLUMNS[k] for k in self.shown]
+        columns = [
+            TableColumn(s.key, s.header(self.ctx), s.width, right=not s.text, flex=s.flex)
+            for s in self._specs
+        ]
+        spec = COLUMNS[self.sort_key]
+        # numbers sort biggest first and text A..Z first; r flips either
+        self.set_columns(columns, self.sort_key, self.reverse)
+        self.sort_descending = (not spec.text) != self.reverse
+
+    def sorted_rows(self, snapshot: Snapshot) -> list[Any]:
+        """The snapshot's rows after the filter and the only-active toggle, in sort order."""
+        ctx = self.ctx
+        ctx.cmdline = snapshot.cmdline
+        rows: Sequence[Any] = snapshot.rows(ctx.processes)
+        if self.pids:
+            pids = self.pids
+            rows = [r for r in rows if r.tid in pids or r.tgid in pids]
+        if self.only_active:
+            get = "accum" if ctx.accumulated else "delta"
+            rows = [r for r in rows if any(getattr(r, get)(f) for f in ACTIVE_FIELDS)]
+        needle = self.filter_text.strip().lower()
+        if needle:
+            rows = [r for r in rows if row_matches(r, needle, ctx)]
+        spec = COLUMNS[self.sort_key]
+        descending = (not spec.text) != self.reverse
+        if spec.key == "tid":
+            keyed = sorted(rows, key=lambda r: r.tid, reverse=descending)
+        else:
+            sort_key = spec.sort_key
+            keyed = sorted(rows, key=lambda r: r.tid)
+            keyed.sort(key=lambda r: sort_key(r, ctx), reverse=descending)
+        return keyed
+
+    def show(self, snapshot: Snapshot | None = None) -> None:
+        """Show a new snapshot (or re-derive the rows of the current one)."""
+        if snapshot is not None:
+            self.snapshot = snapshot
+        if self.snapshot is None:
+            return
+        self.set_rows(self.sorted_rows(self.snapshot))
+
+    # --- view changes -------------------------------------------------------------------
+
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        """Sort by a column (a second click on the sorted column reverses)."""
+        if key not in self.shown:
+            return
+        if reverse is None:
+            reverse = not self.reverse if key == self.sort_key else False
+        self.sort_key, self.reverse = key, reverse
+        self._apply_columns()
+        self.show()
+
+    def move_sort(self, step: int) -> None:
+        """Sort by the column left (-1) or right (+1) of the current one."""
+        index = self.shown.index(self.sort_key)
+        self.set_sort(self.shown[(index + step) % len(self.shown)], self.reverse)
+
+    def toggle_reverse(self) -> None:
+        """Flip the sort order."""
+        self.set_sort(self.sort_key, not self.reverse)
+
+    def set_processes(self, processes: bool) -> None:
+        """Switch between threads and processes, keeping the cursor on the same task."""
+        row = self.cursor_value
+        if row is not None:
+            self.cursor_key = row.tgid if processes else row.tid
+        self.ctx.processes = processes
+        self._apply_columns()
+        self.show()
+
+    def set_columns_visible(self, keys: Sequence[str]) -> None:
+        """Show these columns (TID and command are always shown)."""
+        wanted = set(keys) | {"tid", "command"}
+        self.shown = [k for k in COLUMNS if k in wanted]
+        self._apply_columns()
+        self.show()
+
+    def refilter(self) -> None:
+        """Re-derive rows after a toggle or filter change."""
+        self._apply_columns()
+        self.show()
