@@ -429,6 +429,8 @@ class Sampler:
                 self.listener_error = str(exc)
         self._known: dict[int, TaskRow] = {}
         self._missing: dict[int, TaskRow] = {}
+        # Tasks whose exit was heard, while their zombie is still listed (until it is reaped).
+        self._exited: dict[int, TaskStats] = {}
         self._dead: dict[int, dict[str, int]] = {}
         self._cmdlines: dict[int, str] = {}
         self._last: RawFrame | None = None
@@ -465,8 +467,11 @@ class Sampler:
         exited_tids = {event.tid for event in frame.exits}
         new_row = tuple.__new__
         get_known = known.get
+        heard = self._exited
 
         for tid, stats in frame.tasks.items():
+            if heard and tid in heard and _same_task(heard[tid], stats):
+                continue  # a zombie not yet reaped: its exit was reported when it was heard
             old = get_known(tid)
             if old is not None:
                 ostats = old[2]
@@ -506,6 +511,9 @@ class Sampler:
         }
         self._missing = missing
         fresh.update(missing)
+        tasks = frame.tasks
+        self._exited = {tid: st for tid, st in heard.items() if tid in tasks}
+        self._exited.update((event.tid, event.stats) for event in frame.exits)
         self._known = fresh
         live_tgids = {row[1] for row in fresh.values()}
         self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
