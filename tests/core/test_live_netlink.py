@@ -90,10 +90,10 @@ import os, sys, threading, time
 def name(text):
     with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as f:
         f.write(text)
-tids = []
+tids = [0, 0, 0]
 def worker(i):
     name(f"tsm-w{i}")
-    tids.append(threading.get_native_id())
+    tids[i] = threading.get_native_id()
 threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
 for t in threads:
     t.start()
