@@ -1,0 +1,581 @@
+"""``tsmon batch``: ``iotop -b``'s options, header and columns, plus more columns and JSON.
+
+Every report covers the interval before it: tsmon takes a baseline, waits ``-d`` seconds, and
+prints what happened meanwhile, ``-n`` times. Tasks that lived and died inside an interval are
+included (from the exit listener) and marked ``<exited: ...>``. Columns as ``iotop -b``:
+TID (PID with ``-P``), PRIO, USER, DISK READ, DISK WRITE, SWAPIN, IO, COMMAND; ``--columns``
+adds any metric of ``tsmon_core.metrics`` before COMMAND.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from tsmon_core.metrics import METRICS, Metric
+
+from ..formatting import (
+    NA,
+    format_bytes,
+    format_clock,
+    format_command,
+    format_count,
+    format_exit,
+    format_ns,
+    format_percent,
+    format_rate,
+    ioprio_string,
+    user_name,
+)
+from ._common import (
+    OneLineCommand,
+    announce_backend,
+    backend_option,
+    handle_errors,
+    note,
+    open_backend_or_exit,
+    usage_error,
+)
+
+__all__ = ["COLUMN_ALIASES", "batch", "resolve_columns"]
+
+#: Short names accepted by --columns for the delay kinds (as percentages of the interval).
+COLUMN_ALIASES: dict[str, str] = {
+    "cpu": "cpu_delay_pct",
+    "io": "blkio_delay_pct",
+    "blkio": "blkio_delay_pct",
+    "swapin": "swapin_delay_pct",
+    "swap": "swapin_delay_pct",
+    "reclaim": "freepages_delay_pct",
+    "freepages": "freepages_delay_pct",
+    "thrashing": "thrashing_delay_pct",
+    "compact": "compact_delay_pct",
+    "wpcopy": "wpcopy_delay_pct",
+    "irq": "irq_delay_pct",
+}
+_WIDTH = {"%": 8, "B/s": 11, "/s": 9, "ns": 9, "KB": 10}
+_NEEDS_DELAYACCT = {m.field for m in METRICS.values() if m.field.endswith("_delay_total")} - {
+    "cpu_delay_total"
+}
+_ACTIVE_FIELDS = (
+    "read_bytes",
+    "write_bytes",
+    "cancelled_write_bytes",
+    "swapin_delay_total",
+    "blkio_delay_total",
+)
+
+
+def resolve_columns(text: str | None) -> list[Metric]:
+    """The metrics named by ``--columns`` (comma-separated metric names or delay kinds)."""
+    if not text:
+        return []
+    chosen: list[Metric] = []
+    for raw in text.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        metric = METRICS.get(COLUMN_ALIASES.get(name, name))
+        if metric is None:
+            valid = ", ".join([*COLUMN_ALIASES, *METRICS])
+            usage_error(f"--columns: unknown column {raw.strip()!r} (choose from {valid})")
+            raise AssertionError  # pragma: no cover - usage_error raises
+        if metric not in chosen:
+            chosen.append(metric)
+    return chosen
+
+
+@dataclass
+class _Options:
+    iterations: int | None
+    delay: float
+    only: bool
+    processes: bool
+    accumulated: bool
+    kilobytes: bool
+    timestamps: bool
+    quiet: int
+    pids: frozenset[int]
+    uids: frozenset[int] | None
+    columns: list[Metric]
+    as_json: bool
+
+
+def _uids(users: Sequence[str]) -> frozenset[int] | None:
+    if not users:
+        return None
+    import pwd
+
+    found = set()
+    for user in users:
+        try:
+            found.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            if user.isdigit():
+                found.add(int(user))
+            else:
+                usage_error(f"-u: unknown user {user!r} (give a login name or a numeric uid)")
+    return frozenset(found)
+
+
+@click.command("batch", cls=OneLineCommand)
+@click.option("-b", "--batch", "batch_mode", is_flag=True, help="Batch mode (always on here).")
+@click.option(
+    "-n",
+    "--iter",
+    "iterations",
+    type=click.IntRange(min=1),
+    metavar="NUM",
+    help="Number of reports before ending [infinite].",
+)
+@click.option(
+    "-d",
+    "--delay",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    metavar="SEC",
+    help="Seconds between reports [1].",
+)
+@click.option("-o", "--only", is_flag=True, help="Only tasks doing I/O or waiting for it.")
+@click.option("-P", "--processes", is_flag=True, help="Processes, not threads.")
+@click.option("-a", "--accumulated", is_flag=True, help="Amounts since start, not rates.")
+@click.option("-k", "--kilobytes", is_flag=True, help="Kilobytes instead of a human unit.")
+@click.option("-t", "--time", "timestamps", is_flag=True, help="A timestamp on each line.")
+@click.option("-q", "--quiet", count=True, help="Fewer header lines (once, twice, three times).")
+@click.option(
+    "-p", "--pid", "pids", type=int, multiple=True, metavar="PID", help="Only these (repeat)."
+)
+@click.option(
+    "-u", "--user", "users", multiple=True, metavar="USER", help="Only these users (repeat)."
+)
+@click.option(
+    "--columns",
+    metavar="LIST",
+    help="More columns before COMMAND: delay kinds (cpu, reclaim, thrashing, compact, "
+    "wpcopy, irq) or metric names (rchar_bps, cpu_pct, nvcsw_ps, cpu_delay_avg, ...).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per report.")
+@backend_option
+@handle_errors
+def batch(
+    batch_mode: bool,
+    iterations: int | None,
+    delay: float,
+    only: bool,
+    processes: bool,
+    accumulated: bool,
+    kilobytes: bool,
+    timestamps: bool,
+    quiet: int,
+    pids: tuple[int, ...],
+    users: tuple[str, ...],
+    columns: str | None,
+    as_json: bool,
+    backend_kind: str,
+    seed: int,
+) -> None:
+    """Print what tasks read, write and wait for, as iotop -b does.
+
+    \b
+    tsmon batch -o -n 3             three reports of the tasks doing I/O
+    tsmon batch -P -a -k -t         per process, accumulated, in K, timestamped
+    tsmon batch -o --columns cpu,irq,cpu_pct
+    tsmon batch --json -n 1
+    """
+    opts = _Options(
+        iterations=iterations,
+        delay=delay,
+        only=only,
+        processes=processes,
+        accumulated=accumulated,
+        kilobytes=kilobytes,
+        timestamps=timestamps,
+        quiet=quiet,
+        pids=frozenset(pids),
+        uids=_uids(users),
+        columns=resolve_columns(columns),
+        as_json=as_json,
+    )
+    from tsmon_core.sampler import Sampler
+
+    backend = open_backend_or_exit(backend_kind, seed)
+    sampler = None
+    try:
+        announce_backend(backend)
+        sampler = Sampler(backend, listen=True)
+        if sampler.listener_error:
+            note(
+                f"no exit listener ({sampler.listener_error}): "
+                "tasks that live shorter than an interval are not shown"
+            )
+        with _stop_on_signals():
+            _run(sampler, backend, opts)
+    except KeyboardInterrupt:
+        pass  # the normal end of a run without -n
+    finally:
+        if sampler is not None:
+            sampler.close()
+        backend.close()
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run like Ctrl-C: cleanly, listener deregistered."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+class _VmStat:
+    """Bytes paged in and out (/proc/vmstat pgpgin/pgpgout): iotop's "Actual DISK" figures."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.last = self._read() if live else None
+
+    def _read(self) -> tuple[int, int] | None:
+        values = {}
+        try:
+            with open("/proc/vmstat", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith(("pgpgin ", "pgpgout ")):
+                        name, value = line.split()
+                        values[name] = int(value) * 1024
+                        if len(values) == 2:
+                            break
+        except (OSError, ValueError):
+            return None
+        if len(values) != 2:
+            return None
+        return values["pgpgin"], values["pgpgout"]
+
+    def delta(self) -> tuple[int, int] | None:
+        now = self._read() if self.live else None
+        before, self.last = self.last, now
+        if now is None or before is None:
+            return None
+        return max(0, now[0] - before[0]), max(0, now[1] - before[1])
+
+
+def _ioprio_reader(live: bool) -> Callable[[int], int | None]:
+    """ioprio_get(IOPRIO_WHO_PROCESS, tid) on this kernel, or a reader that knows nothing."""
+    numbers = {"x86_64": 252, "aarch64": 31, "i686": 290, "i386": 290, "armv7l": 315}
+    number = numbers.get(os.uname().machine)
+    if not live or number is None:
+        return lambda tid: None
+    try:
+        import ctypes
+
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return lambda tid: None
+
+    def read(tid: int) -> int | None:
+        value = int(syscall(number, 1, tid))
+        return value if value >= 0 else None
+
+    return read
+
+
+def _pid_width() -> int:
+    try:
+        with open("/proc/sys/kernel/pid_max", encoding="ascii") as f:
+            return len(f.read().strip())
+    except OSError:
+        return 5
+
+
+class _Renderer:
+    """Turns snapshots into iotop's lines or JSON objects."""
+
+    def __init__(self, backend: Any, opts: _Options) -> None:
+        self.opts = opts
+        self.live = backend.info.kind == "netlink"
+        self.vmstat = _VmStat(self.live)
+        self.ioprio = _ioprio_reader(self.live)
+        self.width = _pid_width()
+        self.first = True
+        self.lost = 0
+
+    # --- figures -------------------------------------------------------------------------
+    def _amount(self, row: Any, name: str) -> int:
+        value = row.accum(name) if self.opts.accumulated else row.delta(name)
+        return value or 0
+
+    def _percent(self, row: Any, field: str, span: float | None) -> float | None:
+        if not span:
+            return None
+        return self._amount(row, field) * 100.0 / (span * 1e9)
+
+    def _active(self, row: Any) -> bool:
+        return any(self._amount(row, name) for name in _ACTIVE_FIELDS)
+
+    def _prio(self, row: Any) -> str:
+        threads = getattr(row, "threads", None) or [row]
+        seen = set()
+        for thread in threads:
+            stats = thread.stats
+            value = None if thread.exited else self.ioprio(thread.tid)
+            seen.add(ioprio_string(value, stats.ac_nice, stats.ac_sched))
+        return seen.pop() if len(seen) == 1 else "?dif"
+
+    def _command(self, row: Any, snap: Any, leaders: dict[int, str]) -> str:
+        tgid = row.tgid
+        thread_name = None
+        if not self.opts.processes and row.tid != tgid:
+            leader_comm = leaders.get(tgid)
+            if leader_comm is not None and leader_comm != row.comm:
+                thread_name = row.comm
+        text = format_command(snap.cmdline(tgid), row.comm, thread_name=thread_name)
+        if row.exited:
+            status = row.stats.ac_exitcode if not self.opts.processes else row.exit_code
+            text += f" <exited: {format_exit(status)}>"
+        return text
+
+    def _extra(self, row: Any, metric: Metric, span: float | None) -> float | None:
+        acc = self.opts.accumulated
+        if metric.kind == "rate" and acc:
+            return float(self._amount(row, metric.field))
+        if metric.kind == "percent":
+            return self._percent(row, metric.field, span)
+        value: float | None = row.value(metric, acc)
+        return value
+
+    def _extra_text(self, metric: Metric, value: float | None, off: bool) -> str:
+        if off and metric.field in _NEEDS_DELAYACCT:
+            return NA
+        if value is None:
+            return NA
+        unit = metric.unit
+        if unit == "%":
+            return format_percent(value, cap=None)
+        if unit == "B/s":
+            if self.opts.accumulated:
+                return format_bytes(value, kilobytes=self.opts.kilobytes)
+            return format_rate(value, kilobytes=self.opts.kilobytes)
+        if unit == "ns":
+            return format_ns(value)
+        if unit == "KB":
+            return format_bytes(value * 1024, kilobytes=self.opts.kilobytes)
+        return format_count(value) if self.opts.accumulated else f"{value:.1f}"
+
+    # --- one report ----------------------------------------------------------------------
+    def rows(self, snap: Any) -> list[Any]:
+        """The rows to show, sorted as iotop sorts by default (IO, then bytes moved)."""
+        opts = self.opts
+        rows = snap.processes() if opts.processes else snap.threads
+        if opts.pids:
+            rows = [r for r in rows if r.tid in opts.pids or r.tgid in opts.pids]
+        if opts.uids is not None:
+            rows = [r for r in rows if r.uid in opts.uids]
+        if opts.only:
+            rows = [r for r in rows if self._active(r)]
+        amount = self._amount
+
+        def key(row: Any) -> tuple[int, int, int]:
+            return (
+                amount(row, "blkio_delay_total"),
+                amount(row, "read_bytes") + amount(row, "write_bytes"),
+                -row.tid,
+            )
+
+        return sorted(rows, key=key, reverse=True)
+
+    def render(self, snap: Any) -> list[str] | dict[str, object]:
+        """Text lines (or a JSON object) for one snapshot."""
+        opts = self.opts
+        dt = snap.dt
+        threads = snap.threads
+        total_read = sum(r.delta("read_bytes") or 0 for r in threads)
+        total_write = sum(r.delta("write_bytes") or 0 for r in threads)
+        actual = self.vmstat.delta()
+        if actual is None:
+            actual = (total_read, total_write)
+        off = snap.delayacct is False
+        rows = self.rows(snap)
+        leaders = {r.tid: r.comm for r in threads if r.tid == r.tgid}
+        if snap.lost > self.lost:
+            note(f"the exit listener lost {snap.lost - self.lost} exit events in this interval")
+            self.lost = snap.lost
+        if opts.as_json:
+            return self._json(snap, rows, leaders, dt, (total_read, total_write), actual, off)
+        return self._text(snap, rows, leaders, dt, (total_read, total_write), actual, off)
+
+    def _spans(self, row: Any, dt: float | None) -> float | None:
+        return row.span(True) if self.opts.accumulated else dt
+
+    def _text(
+        self,
+        snap: Any,
+        rows: list[Any],
+        leaders: dict[int, str],
+        dt: float | None,
+        total: tuple[int, int],
+        actual: tuple[int, int],
+        off: bool,
+    ) -> list[str]:
+        opts = self.opts
+        k = opts.kilobytes
+
+        def bw(amount: int) -> str:
+            return format_rate(amount / dt if dt else None, kilobytes=k)
+
+        stamp = format_clock(snap.t_wall) + " " if opts.timestamps else ""
+        lines: list[str] = []
+        if opts.quiet <= 2:
+            lines.append(
+                f"{stamp}Total DISK READ : {bw(total[0]):>14} | "
+                f"Total DISK WRITE : {bw(total[1]):>14}"
+            )
+            lines.append(
+                f"{stamp}Actual DISK READ: {bw(actual[0]):>14} | "
+                f"Actual DISK WRITE: {bw(actual[1]):>14}"
+            )
+        if opts.quiet <= int(self.first):
+            title = " " * max(0, self.width - 3) + ("PID" if opts.processes else "TID")
+            titles = [title, "  PRIO", "  USER", "     DISK READ", "  DISK WRITE"]
+            titles += ["  SWAPIN", "      IO"]
+            titles += [f" {m.label:>{_WIDTH.get(m.unit, 9)}}" for m in opts.columns]
+            titles.append("    COMMAND")
+            lines.append(("    TIME" if opts.timestamps else "") + "".join(titles))
+        width = self.width
+        for row in rows:
+            span = self._spans(row, dt)
+            if opts.accumulated:
+                read = format_bytes(self._amount(row, "read_bytes"), kilobytes=k)
+                written = self._amount(row, "write_bytes") - self._amount(
+                    row, "cancelled_write_bytes"
+                )
+                write = format_bytes(max(0, written), kilobytes=k)
+            else:
+                read = format_rate(
+                    self._amount(row, "read_bytes") / dt if dt else None, kilobytes=k
+                )
+                written = self._amount(row, "write_bytes") - self._amount(
+                    row, "cancelled_write_bytes"
+                )
+                write = format_rate(max(0, written) / dt if dt else None, kilobytes=k)
+            if off:
+                swapin = io = NA
+            else:
+                swapin = format_percent(self._percent(row, "swapin_delay_total", span))
+                io = format_percent(self._percent(row, "blkio_delay_total", span))
+            extras = "".join(
+                f" {self._extra_text(m, self._extra(row, m, span), off):>{_WIDTH.get(m.unit, 9)}}"
+                for m in opts.columns
+            )
+            line = (
+                f"{row.tid:>{width}d} {self._prio(row):>4} {user_name(row.uid)[:8]:<8} "
+                f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
+                f"{self._command(row, snap, leaders)}"
+            )
+            lines.append(stamp + line)
+        self.first = False
+        return lines
+
+    def _json(
+        self,
+        snap: Any,
+        rows: list[Any],
+        leaders: dict[int, str],
+        dt: float | None,
+        total: tuple[int, int],
+        actual: tuple[int, int],
+        off: bool,
+    ) -> dict[str, object]:
+        opts = self.opts
+        acc = opts.accumulated
+
+        def rate(amount: int) -> float | None:
+            return amount / dt if dt else None
+
+        tasks = []
+        for row in rows:
+            span = self._spans(row, dt)
+            read = self._amount(row, "read_bytes")
+            written = max(
+                0, self._amount(row, "write_bytes") - self._amount(row, "cancelled_write_bytes")
+            )
+            item: dict[str, object] = {
+                ("pid" if opts.processes else "tid"): row.tid,
+                "tgid": row.tgid,
+                "prio": self._prio(row),
+                "uid": row.uid,
+                "user": user_name(row.uid),
+            }
+            if acc:
+                item["read_bytes"] = read
+                item["write_bytes"] = written
+            else:
+                item["read_bps"] = rate(read)
+                item["write_bps"] = rate(written)
+            item["swapin_delay_pct"] = (
+                None if off else self._percent(row, "swapin_delay_total", span)
+            )
+            item["blkio_delay_pct"] = None if off else self._percent(row, "blkio_delay_total", span)
+            for m in opts.columns:
+                value = self._extra(row, m, span)
+                if off and m.field in _NEEDS_DELAYACCT:
+                    value = None
+                item[m.field if (acc and m.kind == "rate") else m.name] = value
+            item["comm"] = row.comm
+            item["command"] = self._command(row, snap, leaders)
+            item["exited"] = bool(row.exited)
+            if row.exited:
+                status = row.stats.ac_exitcode if not opts.processes else row.exit_code
+                item["exit_status"] = status
+            tasks.append(item)
+        info = snap.info
+        return {
+            "time": snap.t_wall,
+            "interval": dt,
+            "backend": info.kind,
+            "struct_version": info.struct_version,
+            "delayacct": snap.delayacct,
+            "accumulated": acc,
+            "total": {"read_bps": rate(total[0]), "write_bps": rate(total[1])},
+            "actual": {"read_bps": rate(actual[0]), "write_bps": rate(actual[1])},
+            "lost": snap.lost,
+            "tasks": tasks,
+        }
+
+
+def _run(sampler: Any, backend: Any, opts: _Options) -> None:
+    """Baseline, then one report per interval until -n is reached or a signal arrives."""
+    renderer = _Renderer(backend, opts)
+    sampler.poll()  # the baseline every first report is measured against
+    start = time.monotonic()
+    done = 0
+    write = sys.stdout.write
+    while opts.iterations is None or done < opts.iterations:
+        wait = start + (done + 1) * opts.delay - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        snap = sampler.poll()
+        result = renderer.render(snap)
+        if isinstance(result, dict):
+            write(json.dumps(result) + "\n")
+        elif result:
+            write("\n".join(result) + "\n")
+        sys.stdout.flush()
+        done += 1
