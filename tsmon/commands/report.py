@@ -81,6 +81,16 @@ class _Out:
     def __init__(self, as_json: bool, raw: IO[bytes] | None) -> None:
         self.as_json = as_json
         self.raw = raw
+        self.backend: Any = None
+
+    def announce(self) -> None:
+        """Say (once, on stderr) that data are simulated or delay accounting is off.
+
+        Called when there is something to show, so a failing command prints only its error.
+        """
+        if self.backend is not None:
+            announce_backend(self.backend)
+            self.backend = None
 
     def text(self, text: str) -> None:
         if not self.as_json and text:
@@ -181,6 +191,8 @@ def report(
     tsmon report -d -i -c CMD ARGS   run CMD and report what it did
     """
     _check(pid, tgid, cgroup, run, cpumask, listen, rcvbuf, command)
+    if run:
+        _check_command(command[0])
     out = _Out(as_json, None)
     if not as_json:
         for name, value in ctx.meta.get(_ORDER_KEY, []):
@@ -190,8 +202,8 @@ def report(
     raw = _open_raw(write) if write else None
     out.raw = raw
     backend = open_backend_or_exit(backend_kind, seed)
+    out.backend = backend
     try:
-        announce_backend(backend)
         if verbose:
             _debug_backend(out, backend)
         sections = {"delays": delays, "io": io, "switches": switches, "verbose": verbose}
@@ -263,6 +275,27 @@ def _check(
         usage_error(f"invalid receive buffer size {rcvbuf} (give a number of bytes >= 0)")
 
 
+def _check_command(name: str) -> None:
+    """Fail before anything starts when ``-c``'s command cannot be run (as env(1) would)."""
+    import shutil
+
+    from tsmon.formatting import sanitize
+
+    shown = sanitize(name)
+    if "/" in name:
+        if not os.path.exists(name):
+            fail(f"{shown}: no such file (check the path of the command)", EXIT_NOT_FOUND)
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            fail(f"{shown}: not an executable file (check its mode: chmod +x)", EXIT_CANNOT_RUN)
+    elif shutil.which(name) is None:
+        hint = (
+            "give the command and its arguments as separate words, not one quoted string"
+            if " " in name
+            else "check its name, or give its path"
+        )
+        fail(f"{shown}: command not found in PATH ({hint})", EXIT_NOT_FOUND)
+
+
 def _open_raw(path: str) -> IO[bytes]:
     """The -w file, created rw-r--r-- and truncated as getdelays does."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -290,6 +323,7 @@ def _emit(
     extra: dict[str, object] | None = None,
 ) -> None:
     """Print one record in the text layout or as JSON, and write its raw bytes with -w."""
+    out.announce()
     out.text(layout.format_record(kind, task_id, record, **sections))
     out.obj(
         layout.record_json(
@@ -353,6 +387,7 @@ def _report_cgroup(out: _Out, backend: Any, path: str) -> None:
             "/sys/fs/cgroup/cpu; see mount -t cgroup)",
             EXIT_BAD_INPUT,
         )
+    out.announce()
     out.text(layout.format_cgroupstats(stats))
     out.obj(
         layout.cgroup_json(
@@ -401,8 +436,10 @@ def _report_exits(
         listener = backend.open_listener(cpumask, rcvbuf)
     except CpumaskError as exc:
         fail(f"{exc} (this machine's CPUs are {backend.info.cpus})", EXIT_BAD_INPUT)
+    out.announce()
     if sections["verbose"]:
         out.debug(f"Sent register cpumask, retval 0 (listening on CPUs {listener.cpumask})")
+    out.flush()
     try:
         with _stop_on_signals():
             done = False
@@ -445,15 +482,13 @@ def _report_command(
         )
     shown = sanitize(argv[0])
     listener = backend.open_listener(None, rcvbuf)
+    out.announce()
     try:
         out.flush()
         try:
             child = subprocess.Popen(list(argv))
         except FileNotFoundError:
-            hint = (
-                " (give the command and its arguments as separate words)" if " " in argv[0] else ""
-            )
-            fail(f"{shown}: command not found{hint}", EXIT_NOT_FOUND)
+            fail(f"{shown}: command not found (check its name, or give its path)", EXIT_NOT_FOUND)
         except PermissionError:
             fail(f"{shown}: permission denied (is it executable?)", EXIT_CANNOT_RUN)
         except OSError as exc:
