@@ -297,6 +297,10 @@ def _ioprio_reader(live: bool) -> Callable[[int], int | None]:
     return read
 
 
+def _uid_text(uid: int | None) -> str:
+    return NA if uid is None else "root" if uid == 0 else str(uid)
+
+
 def _pid_width() -> int:
     try:
         with open("/proc/sys/kernel/pid_max", encoding="ascii") as f:
@@ -314,6 +318,8 @@ class _Renderer:
         self.vmstat = _VmStat(self.live)
         self.ioprio = _ioprio_reader(self.live)
         self.width = _pid_width()
+        # Login names are this machine's: simulated or recorded uids are shown as numbers.
+        self.user = user_name if self.live else _uid_text
         self.first = True
         self.lost = 0
 
@@ -485,7 +491,7 @@ class _Renderer:
                 for m in opts.columns
             )
             line = (
-                f"{row.tid:>{width}d} {self._prio(row):>4} {user_name(row.uid)[:8]:<8} "
+                f"{row.tid:>{width}d} {self._prio(row):>4} {self.user(row.uid)[:8]:<8} "
                 f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
                 f"{self._command(row, snap, leaders)}"
             )
@@ -521,7 +527,7 @@ class _Renderer:
                 "tgid": row.tgid,
                 "prio": self._prio(row),
                 "uid": row.uid,
-                "user": user_name(row.uid),
+                "user": self.user(row.uid),
             }
             if acc:
                 item["read_bytes"] = read

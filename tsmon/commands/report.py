@@ -12,6 +12,7 @@ command's stats from an exit listener opened before it starts and prints its exi
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -423,6 +424,17 @@ def _emit_exit(out: _Out, backend: Any, event: Any, sections: dict[str, bool]) -
     out.flush()
 
 
+def _cpulist_syntax_ok(mask: str) -> bool:
+    """Whether ``mask`` reads as a cpulist ("0-3,8"): the kernel answers EINVAL otherwise."""
+    for part in mask.strip().split(","):
+        low, sep, high = part.partition("-")
+        if not low.isdigit() or (sep and not high.isdigit()):
+            return False
+        if sep and int(high) < int(low):
+            return False
+    return True
+
+
 def _report_exits(
     out: _Out,
     backend: Any,
@@ -433,6 +445,8 @@ def _report_exits(
 ) -> None:
     """-m: print the first exit heard on ``cpumask``, or every one with -l until a signal."""
     try:
+        if not _cpulist_syntax_ok(cpumask):
+            raise CpumaskError(errno.EINVAL, cpumask)
         listener = backend.open_listener(cpumask, rcvbuf)
     except CpumaskError as exc:
         fail(f"{exc} (this machine's CPUs are {backend.info.cpus})", EXIT_BAD_INPUT)
