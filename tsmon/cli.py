@@ -51,13 +51,18 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context) -> None:
     """Per-task I/O, delays and exits from the Linux taskstats interface."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        top = cli.get_command(ctx, "top")
+        assert top is not None
+        ctx.invoke(top)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0].startswith("-") and args[0] not in _TOP_LEVEL_FLAGS:
+        args = ["top", *args]  # `tsmon -d 2` means `tsmon top -d 2`
     try:
-        cli.main(args=argv, prog_name="tsmon", standalone_mode=False)
+        cli.main(args=args, prog_name="tsmon", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

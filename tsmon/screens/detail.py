@@ -41,7 +41,11 @@ def _ts(ns: int | None) -> str:
     if not ns:
         return "-"
     seconds = ns / 1e9
-    return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{int(ns % 1e9 / 1e6):03d}"
+    try:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        return "-"
+    return f"{stamp}.{int(ns % 1_000_000_000 // 1_000_000):03d}"
 
 
 def delay_rows(row: Any) -> list[tuple[str, int | None, int | None, int | None, int | None, Any]]:
@@ -118,6 +122,9 @@ class DetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self._first_update)
+
+    def _first_update(self) -> None:
         snapshot = getattr(self.app, "snapshot", None)
         if snapshot is not None:
             self.update_from(snapshot, getattr(self.app, "tracked", None))

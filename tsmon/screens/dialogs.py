@@ -23,7 +23,7 @@ class ColumnChooser(ModalScreen[list[str] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("enter", "apply", "Apply"),
+        Binding("enter", "apply", "Apply", priority=True),
     ]
 
     DEFAULT_CSS = """
@@ -37,7 +37,7 @@ class ColumnChooser(ModalScreen[list[str] | None]):
 
     def __init__(self, visible: Sequence[str]) -> None:
         super().__init__()
-        self.visible = set(visible)
+        self.initial = set(visible)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -47,7 +47,7 @@ class ColumnChooser(ModalScreen[list[str] | None]):
                     Selection(
                         Text(f"{spec.label:<14} {spec.description}"),
                         key,
-                        key in self.visible,
+                        key in self.initial,
                         disabled=key in ("tid", "command"),
                     )
                     for key, spec in COLUMNS.items()
