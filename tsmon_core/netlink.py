@@ -73,8 +73,6 @@ _PACK_U32 = struct.Struct("=I").pack_into
 _SEQ_MAX = 0x7FFF0000
 _BUF_SIZE = 1 << 16
 
-Buffer = bytes | bytearray | memoryview
-
 
 def _open_socket() -> socket.socket:
     try:
