@@ -140,10 +140,12 @@ class NetlinkBackend:
         exits: list[ExitEvent] = []
         lost = 0
         if listener is not None:
-            try:
-                exits = listener.read(0.0)
-            except ListenerOverflowError:
-                exits = listener.read(0.0)
+            for _ in range(4):  # an overflow is counted in ``lost``; its events come next
+                try:
+                    exits = listener.read(0.0)
+                    break
+                except ListenerOverflowError:
+                    continue
             lost = listener.lost
         groups = set(tgids.values())
         cmdlines: dict[int, str] = {}
