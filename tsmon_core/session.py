@@ -1,0 +1,1725 @@
+"""Recorded sessions: a JSON Lines writer and a streaming reader that rebuilds every frame.
+
+A session file (schema 1) is UTF-8 JSON Lines, optionally gzip-compressed:
+
+* a **header** line: ``{"format": "tsmon-session", "schema": 1, ...}`` with the tsmon version,
+  host, kernel release, struct version, interval, backend, start time and, per record layout,
+  the field list (``[name, code]`` pairs in struct order; a ``T`` timespec field takes two
+  values, seconds and nanoseconds; ``32s`` is the command name as a string);
+* **layout** lines ``{"layout": "15", "fields": [...]}`` declaring a layout before its first use
+  when it is not the header's;
+* **frame** lines, numbered from 0, each either a keyframe ``{"key": N, ...}`` holding every
+  task's raw record as an array in its layout's field order, or a delta ``{"delta": N, ...}``
+  holding only what changed since frame N-1 (see ``SessionWriter`` for the keys);
+* an **end** line ``{"end": FRAMES, ...}`` when the recording stopped cleanly.
+
+The reader never loads the whole file: it keeps one frame's state, indexes keyframes (byte
+offsets, or gzip member offsets) as it goes, and seeks by replaying at most one keyframe
+interval. Nothing read from a file is ever evaluated: lines go through ``json.loads`` and
+every value is type-checked before it becomes a record.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import socket
+import time
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from itertools import chain, compress, filterfalse, repeat
+from operator import eq, itemgetter, ne, not_, sub
+from typing import IO, TYPE_CHECKING, Any
+
+from . import abi
+from ._version import __version__
+from .backends import BackendInfo, RawFrame
+from .errors import SessionFormatError
+from .model import CgroupStats, ExitEvent, TaskStats, layout_class
+
+if TYPE_CHECKING:
+    from .sampler import Snapshot
+
+__all__ = [
+    "FORMAT_NAME",
+    "SCHEMA_VERSION",
+    "SessionHeader",
+    "SessionReader",
+    "SessionWriter",
+    "layout_key",
+    "read_header",
+]
+
+FORMAT_NAME = "tsmon-session"
+SCHEMA_VERSION = 1
+DEFAULT_KEYFRAME_EVERY = 30
+MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
+_MAX_HEADER = 4 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 256 * 1024
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
+_LOADS = json.loads
+_new_tuple = tuple.__new__
+_NAN = float("nan")
+
+
+# --- layouts: how a record becomes a JSON array and back -----------------------------------
+
+
+def layout_key(klass: type[TaskStats]) -> str:
+    """The key naming a record class's layout in a file: "17", or "17+" for a newer version."""
+    return f"{klass.layout.version}{'+' if klass.unknown_version else ''}"
+
+
+def _layout_fields(layout: abi.Layout) -> list[list[str]]:
+    return [[name, code] for name, code, _ in layout.fields]
+
+
+def _raw_names(fields: list[tuple[str, str]]) -> list[str]:
+    """One name per raw value (a timespec is two values)."""
+    names: list[str] = []
+    for name, code in fields:
+        names.extend((f"{name}.sec", f"{name}.nsec") if code == "T" else (name,))
+    return names
+
+
+def _comm_index(fields: list[tuple[str, str]]) -> int | None:
+    index = 0
+    for _, code in fields:
+        if code == "32s":
+            return index
+        index += 2 if code == "T" else 1
+    return None
+
+
+_COMM_STR: dict[bytes, str] = {}
+
+
+def _comm_to_str(raw: bytes) -> str:
+    text = _COMM_STR.get(raw)
+    if text is None:
+        if len(_COMM_STR) > 16384:
+            _COMM_STR.clear()
+        text = _COMM_STR[raw] = raw.rstrip(b"\0").decode("utf-8", "surrogateescape")
+    return text
+
+
+def _comm_to_bytes(text: object) -> bytes:
+    if type(text) is not str:
+        raise ValueError("command name is not a string")
+    return text.encode("utf-8", "surrogateescape").ljust(abi.TS_COMM_LEN, b"\0")
+
+
+_INT_ONLY = frozenset({int})
+_INT_BYTES = frozenset({int, bytes})
+
+
+class _Layout:
+    """One layout of a file, bound to the record class that reads it here."""
+
+    __slots__ = ("ci", "clock", "key", "klass", "local_index", "mapping", "size")
+
+    def __init__(self, key: str, fields: object) -> None:
+        match = re.fullmatch(r"(\d{1,4})(\+?)", key)
+        if match is None or not isinstance(fields, list) or not fields:
+            raise ValueError(f"bad layout {key!r}")
+        pairs: list[tuple[str, str]] = []
+        for item in fields:
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or not all(isinstance(x, str) for x in item)
+                or item[1] not in ("H", "I", "Q", "B", "b", "32s", "T")
+            ):
+                raise ValueError(f"bad field in layout {key!r}")
+            pairs.append((item[0], item[1]))
+        version, newer = int(match[1]), bool(match[2])
+        if version in abi.LAYOUTS:
+            klass = layout_class(version, newer)
+        else:  # a layout a newer tsmon knew: read the fields this one knows
+            klass = layout_class(abi.LATEST_VERSION, True)
+        local = [(n, c) for n, c, _ in klass.layout.fields]
+        self.key = key
+        self.klass = klass
+        self.size = len(_raw_names(pairs))
+        self.ci = _comm_index(pairs)
+        self.mapping: tuple[list[str], list[tuple[str, str]]] | None = None
+        self.local_index: list[int | None] | None = None
+        if pairs != local:
+            # Fields listed differently (another tsmon's table): map them by name.
+            names, local_names = _raw_names(pairs), _raw_names(local)
+            self.mapping = (names, local)
+            where = {name: i for i, name in enumerate(local_names)}
+            self.local_index = [where.get(name) for name in names]
+        # Clock fields as the file lists them, and where each lands here (None: unknown).
+        file_names = _raw_names(pairs)
+        prim = [file_names.index(f) for f in ("ac_etime", "ac_tgetime") if f in file_names]
+        jit = [file_names.index(f) for f in ("ac_btime", "ac_btime64") if f in file_names]
+        if not prim:
+            jit = []
+        to_local = self.local_index
+        self.clock: tuple[tuple[int | None, ...], tuple[int | None, ...]] = (
+            tuple(to_local[i] if to_local else i for i in prim),
+            tuple(to_local[i] if to_local else i for i in jit),
+        )
+
+    def record(self, raw: list[Any]) -> TaskStats:
+        """A record from the raw values of a file (checked: ints, and one string for comm)."""
+        if len(raw) != self.size:
+            raise ValueError("record has the wrong number of values")
+        ci = self.ci
+        if ci is not None:
+            raw[ci] = _comm_to_bytes(raw[ci])
+            if not set(map(type, raw)) <= _INT_BYTES:
+                raise ValueError("record value of the wrong type")
+        elif not set(map(type, raw)) <= _INT_ONLY:
+            raise ValueError("record value of the wrong type")
+        if self.mapping is not None:
+            raw = self._convert(raw)
+        record: TaskStats = _new_tuple(self.klass, raw)
+        return record
+
+    def _convert(self, raw: list[Any]) -> list[Any]:
+        names, local = self.mapping  # type: ignore[misc]
+        values = dict(zip(names, raw, strict=True))
+        out: list[Any] = []
+        for name, code in local:
+            if code == "T":
+                out += [values.get(f"{name}.sec", 0), values.get(f"{name}.nsec", 0)]
+            elif code == "32s":
+                out.append(values.get(name, b"\0" * abi.TS_COMM_LEN))
+            else:
+                out.append(values.get(name, 0))
+        if "version" in values:
+            out[0] = values["version"]
+        return out
+
+
+class _Encoder:
+    """Turns records into JSON arrays (the writer's side of ``_Layout``)."""
+
+    def __init__(self, default: str | None) -> None:
+        self.default = default
+        self.declared: set[str] = set()
+        self.declared_classes: set[type[TaskStats]] = set()
+        self._ci: dict[type[TaskStats], int | None] = {}
+        self._keys: dict[type[TaskStats], str | None] = {}
+
+    def comm_index(self, klass: type[TaskStats]) -> int | None:
+        ci = self._ci.get(klass, -1)
+        if ci == -1:
+            ci = self._ci[klass] = _comm_index([(n, c) for n, c, _ in klass.layout.fields])
+        return ci
+
+    def values(self, record: TaskStats) -> list[Any]:
+        """The record's raw values, layout key first when it is not the file's default."""
+        klass = type(record)
+        raw = list(record)
+        ci = self.comm_index(klass)
+        if ci is not None:
+            raw[ci] = _comm_to_str(raw[ci])
+        key = self._keys.get(klass, "")
+        if key == "":
+            key = self._keys[klass] = (
+                None if layout_key(klass) == self.default else layout_key(klass)
+            )
+        if key is not None:
+            raw.insert(0, key)
+        return raw
+
+
+# --- the header ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHeader:
+    """What a session file says about itself (its first line).
+
+    Attributes:
+        schema: the file format's schema version.
+        tsmon_version: the version of tsmon that recorded it.
+        hostname: the recorded machine's host name.
+        kernel_release: its ``uname -r``.
+        struct_version: the taskstats struct version its kernel answered with.
+        interval: the refresh interval asked for, seconds.
+        backend: the backend recorded: "netlink" or "sim" (or "replay" for a re-recording).
+        backend_reason: why that backend was chosen.
+        cpus: the recorded machine's possible CPUs (cpulist), nr_cpus their count.
+        delayacct: whether delay accounting was on when the recording started.
+        started_wall: wall-clock start, seconds since the epoch.
+        keyframe_every: frames between full keyframes.
+        default_layout: the layout key of records written without one.
+        layouts: layout key -> field list (``[name, code]`` pairs).
+        raw: the header line as parsed.
+    """
+
+    schema: int
+    tsmon_version: str
+    hostname: str
+    kernel_release: str
+    struct_version: int | None
+    interval: float | None
+    backend: str
+    backend_reason: str
+    cpus: str
+    nr_cpus: int
+    delayacct: bool | None
+    started_wall: float
+    keyframe_every: int
+    default_layout: str | None
+    layouts: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False)
+
+    def backend_info(self, kind: str = "replay", reason: str = "") -> BackendInfo:
+        """A BackendInfo describing the recorded machine."""
+        return BackendInfo(
+            kind=kind,
+            kernel_release=self.kernel_release,
+            struct_version=self.struct_version,
+            cpus=self.cpus,
+            nr_cpus=self.nr_cpus,
+            delayacct=self.delayacct,
+            reason=reason,
+            hostname=self.hostname,
+        )
+
+
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+
+def _text(value: object, default: str = "") -> str:
+    return value.translate(_CONTROL) if isinstance(value, str) else default
+
+
+def _parse_header(line: bytes | None, where: str) -> SessionHeader:
+    if not line or not line.strip():
+        raise SessionFormatError(f"{where}: empty file, not a tsmon session (no header line)")
+    try:
+        obj = _LOADS(line)
+    except (ValueError, UnicodeDecodeError):
+        raise SessionFormatError(
+            f"{where}: not a tsmon session (the first line is not a JSON header)"
+        ) from None
+    if not isinstance(obj, dict):
+        raise SessionFormatError(f"{where}: not a tsmon session (the first line is not a header)")
+    fmt = obj.get("format")
+    if fmt is None:
+        if "key" in obj or "delta" in obj:
+            raise SessionFormatError(
+                f"{where}: the session header is missing (file starts with a frame)"
+            )
+        raise SessionFormatError(f'{where}: not a tsmon session (no "format" in the first line)')
+    if fmt != FORMAT_NAME:
+        shown = fmt if isinstance(fmt, str) and len(fmt) < 40 else "?"
+        raise SessionFormatError(
+            f"{where}: not a tsmon session (format {shown!r}, not {FORMAT_NAME!r})"
+        )
+    schema = obj.get("schema")
+    if type(schema) is not int or schema < 1:
+        raise SessionFormatError(f"{where}: unknown session schema {schema!r}")
+    if schema > SCHEMA_VERSION:
+        raise SessionFormatError(
+            f"{where}: session schema {schema} is newer than this tsmon reads "
+            f"(schema {SCHEMA_VERSION}); upgrade tsmon to replay it"
+        )
+    backend: dict[str, Any] = obj["backend"] if isinstance(obj.get("backend"), dict) else {}
+    layouts = obj.get("layouts")
+    if not isinstance(layouts, dict):
+        raise SessionFormatError(f'{where}: the session header has no field lists ("layouts")')
+    sv = obj.get("struct_version")
+    interval = obj.get("interval")
+    started: dict[str, Any] = obj["started"] if isinstance(obj.get("started"), dict) else {}
+    wall = started.get("wall")
+    default = obj.get("default_layout")
+    nr_cpus = backend.get("nr_cpus")
+    delayacct = obj.get("delayacct")
+    every = obj.get("keyframe_every")
+    return SessionHeader(
+        schema=schema,
+        tsmon_version=_text(obj.get("tsmon"), "?"),
+        hostname=_text(obj.get("hostname")),
+        kernel_release=_text(obj.get("kernel")),
+        struct_version=sv if type(sv) is int else None,
+        interval=float(interval) if isinstance(interval, (int, float)) else None,
+        backend=_text(backend.get("kind"), "?"),
+        backend_reason=_text(backend.get("reason")),
+        cpus=_text(backend.get("cpus")),
+        nr_cpus=nr_cpus if type(nr_cpus) is int else 0,
+        delayacct=delayacct if isinstance(delayacct, bool) else None,
+        started_wall=float(wall) if isinstance(wall, (int, float)) else 0.0,
+        keyframe_every=every if type(every) is int else 0,
+        default_layout=default if isinstance(default, str) else None,
+        layouts=layouts,
+        raw=obj,
+    )
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _open_private(path: str) -> int:
+    """Create (or truncate) ``path`` readable by its owner only: it names users and commands."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+class SessionWriter:
+    """Writes a session file frame by frame; every frame is flushed to the file as it is written.
+
+    Frame lines carry: ``tm``/``tw`` (monotonic and wall time), ``lost``, ``da`` (delay
+    accounting, in keyframes and when it changes), ``exits`` (``[tid, tgid, lost, t_mono,
+    record, group_record]``), ``cmd`` (command lines first seen), ``cg`` (cgroup path ->
+    five counts) and the task table:
+
+    * keyframe: ``tasks`` = ``[[tid, layout?, values...], ...]``; ``tg`` = flat
+      ``[tid, tgid, ...]``; ``cmdk`` = command lines known for the live processes.
+    * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``e`` tasks whose
+      only change is their elapsed time, flat ``[tid step, etime step - eb, ...]`` (tid step:
+      difference from the previous tid in the list); ``c`` other changed tasks ``[tid, index,
+      value step, ...]`` (the new string for the command name); ``o`` the full tid order when
+      it is not the previous order with new tids appended; ``tg``/``tgr`` tgid changes.
+
+    Args:
+        path: the file to create (mode 0600); a ``.gz`` suffix compresses it.
+        info: the backend being recorded.
+        interval: the refresh interval, seconds.
+        keyframe_every: a full keyframe every so many frames (seek cost vs size).
+        compress: gzip or not (default: by suffix).
+        compresslevel: zlib level for gzip.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        info: BackendInfo,
+        interval: float | None,
+        keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
+        compress: bool | None = None,
+        compresslevel: int = 6,
+        started_wall: float | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.keyframe_every = max(1, int(keyframe_every))
+        self.compressed = self.path.endswith(".gz") if compress is None else compress
+        self._level = compresslevel
+        self.frames = 0
+        self.bytes_written = 0
+        self.closed = False
+        sv = info.struct_version
+        if sv is None:
+            default = None
+        elif sv in abi.LAYOUTS:
+            default = str(sv)
+        else:
+            default = f"{abi.LATEST_VERSION}+" if sv > abi.LATEST_VERSION else None
+        self._enc = _Encoder(default)
+        self._recs: dict[int, TaskStats] = {}
+        self._order: list[int] = []
+        self._tgids: dict[int, int] = {}
+        self._cmd: dict[int, str] = {}
+        self._tmpl: dict[int, TaskStats] = {}  # tid -> its record with wildcard clock fields
+        self._tmpl_class: type[TaskStats] | None = None
+        self._da: object = object()
+        self._fd = _open_private(self.path)
+        self._z: Any = None
+        if self.compressed:
+            self._z = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        wall = time.time() if started_wall is None else started_wall
+        layouts = {}
+        if default is not None:
+            version = int(default.rstrip("+"))
+            layouts[default] = _layout_fields(abi.LAYOUTS[version])
+            self._enc.declared.add(default)
+        header = {
+            "format": FORMAT_NAME,
+            "schema": SCHEMA_VERSION,
+            "tsmon": __version__,
+            "hostname": info.hostname or socket.gethostname(),
+            "kernel": info.kernel_release,
+            "struct_version": sv,
+            "interval": interval,
+            "backend": {
+                "kind": info.kind,
+                "reason": info.reason,
+                "cpus": info.cpus,
+                "nr_cpus": info.nr_cpus,
+            },
+            "delayacct": info.delayacct,
+            "started": {
+                "wall": wall,
+                "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall)),
+            },
+            "keyframe_every": self.keyframe_every,
+            "default_layout": default,
+            "layouts": layouts,
+        }
+        try:
+            self._emit(_DUMPS(header).encode() + b"\n")
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.bytes_written += len(data)
+
+    def _emit(self, data: bytes, *, new_member: bool = False) -> None:
+        z = self._z
+        if z is None:
+            self._write_all(data)
+            return
+        out = b""
+        if new_member:  # a keyframe starts a gzip member: a reader can start decompressing there
+            out = z.flush(zlib.Z_FINISH)
+            z = self._z = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        self._write_all(out + z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH))
+
+    def _declare(self, klass: type[TaskStats], lines: list[bytes]) -> None:
+        self._enc.declared_classes.add(klass)
+        key = layout_key(klass)
+        if key not in self._enc.declared:
+            self._enc.declared.add(key)
+            body = {"layout": key, "fields": _layout_fields(klass.layout)}
+            lines.append(_DUMPS(body).encode() + b"\n")
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        """Write a live snapshot's frame (the first one carries every command line known)."""
+        frame = snapshot.frame
+        if self.frames == 0 and snapshot.cmdlines:
+            live = set(frame.tgids.values()) | set(frame.tasks)
+            known = {g: c for g, c in snapshot.cmdlines.items() if g in live}
+            frame = replace(frame, cmdlines={**known, **frame.cmdlines})
+        self.write(frame, delayacct=snapshot.delayacct)
+
+    def write(self, frame: RawFrame, *, delayacct: bool | None = None) -> None:
+        """Append one frame (a keyframe every ``keyframe_every`` frames, else a delta)."""
+        if self.closed:
+            raise ValueError("session writer is closed")
+        lines: list[bytes] = []
+        classes = set(map(type, frame.tasks.values()))
+        for event in frame.exits:
+            classes.add(type(event.stats))
+            if event.group_stats is not None:
+                classes.add(type(event.group_stats))
+        for klass in classes - self._enc.declared_classes:
+            self._declare(klass, lines)
+        key = self.frames % self.keyframe_every == 0
+        n = self.frames
+        body: dict[str, Any] = {
+            "key" if key else "delta": n,
+            "tm": frame.t_mono,
+            "tw": frame.t_wall,
+        }
+        if frame.lost:
+            body["lost"] = frame.lost
+        if key or delayacct is not self._da:
+            body["da"] = delayacct
+            self._da = delayacct
+        if key:
+            self._keyframe(frame, body)
+        else:
+            self._delta(frame, body)
+        if frame.exits:
+            body["exits"] = [self._exit(e) for e in frame.exits]
+        if frame.cmdlines:
+            body["cmd"] = {str(g): c for g, c in frame.cmdlines.items()}
+        if frame.cgroups:
+            body["cg"] = {p: list(s) for p, s in frame.cgroups.items()}
+        lines.append(_DUMPS(body).encode() + b"\n")
+        self._cmd.update(frame.cmdlines)
+        if key and len(lines) > 1:
+            # Declarations go before the keyframe's member, so a seek never starts after them.
+            self._emit(b"".join(lines[:-1]))
+            lines = lines[-1:]
+        self._emit(b"".join(lines), new_member=key)
+        self.frames += 1
+
+    def _exit(self, event: ExitEvent) -> list[Any]:
+        group = self._enc.values(event.group_stats) if event.group_stats is not None else None
+        return [
+            event.tid,
+            event.tgid,
+            event.lost,
+            event.t_mono,
+            self._enc.values(event.stats),
+            group,
+        ]
+
+    def _keyframe(self, frame: RawFrame, body: dict[str, Any]) -> None:
+        values = self._enc.values
+        body["tasks"] = [[tid, *values(rec)] for tid, rec in frame.tasks.items()]
+        body["tg"] = list(chain.from_iterable(frame.tgids.items()))
+        live = set(frame.tgids.values()) | set(frame.tasks)
+        self._cmd = {g: c for g, c in self._cmd.items() if g in live}
+        known = {str(g): c for g, c in self._cmd.items() if g not in frame.cmdlines}
+        if known:
+            body["cmdk"] = known
+        tids = list(frame.tasks)
+        news = list(frame.tasks.values())
+        for t in self._recs.keys() - frame.tasks.keys():
+            self._tmpl.pop(t, None)
+        klass = self._template_class(news)
+        if klass is not None:
+            same = list(map(eq, map(self._tmpl.get, tids), news))
+            make = _CLOCK[klass].template
+            for i in compress(range(len(tids)), map(not_, same)):
+                self._tmpl[tids[i]] = make(news[i])
+        self._recs = dict(frame.tasks)
+        self._order = tids
+        self._tgids = dict(frame.tgids)
+
+    def _template_class(self, records: list[TaskStats]) -> type[TaskStats] | None:
+        """The one class of ``records`` when templates apply to it (clearing stale ones)."""
+        types = set(map(type, records))
+        klass = types.pop() if len(types) == 1 else None
+        if klass is not None and not _CLOCK[klass].primary:
+            klass = None
+        if klass is not self._tmpl_class:
+            self._tmpl.clear()
+            self._tmpl_class = klass
+        return klass
+
+    def _delta(self, frame: RawFrame, body: dict[str, Any]) -> None:
+        tasks = frame.tasks
+        prev = self._recs
+        tmpl = self._tmpl
+        tids = list(tasks)
+        gone_set = prev.keys() - tasks.keys()
+        gone = list(filter(gone_set.__contains__, self._order)) if gone_set else []
+        for t in gone:
+            tmpl.pop(t, None)
+        new_tids = tasks.keys() - prev.keys()
+        common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
+        if gone:
+            body["g"] = gone
+        olds = list(map(prev.__getitem__, common))
+        news = list(map(tasks.__getitem__, common))
+        values = self._enc.values
+        replaced: list[int] = []
+        changed: list[list[Any]] = []
+        klass = self._template_class(news)
+        others: Iterable[int] = range(len(common))
+        make = _CLOCK[klass].template if klass is not None else None
+        if klass is not None and common:
+            # A task whose template (its record with the clock fields as wildcards) still
+            # matches changed in its clock fields at most: one C-speed comparison per task.
+            same = list(map(eq, map(tmpl.get, common), news))
+            _clock_delta(_CLOCK[klass], common, olds, news, same, body)
+            others = compress(range(len(common)), map(not_, same))
+        ci = self._enc.comm_index
+        for i in others:
+            old, rec = olds[i], news[i]
+            tid = common[i]
+            if make is not None:
+                tmpl[tid] = make(rec)
+            if old is rec or (type(old) is type(rec) and old == rec):
+                continue
+            if type(old) is not type(rec):
+                replaced.append(tid)
+                continue
+            entry: list[Any] = [tid]
+            cidx = ci(type(rec))
+            for j in compress(range(len(rec)), map(ne, old, rec)):
+                if j == cidx:
+                    entry += (j, _comm_to_str(rec[j]))
+                else:
+                    entry += (j, rec[j] - old[j])
+            changed.append(entry)
+        if changed:
+            body["c"] = changed
+        if make is not None:
+            for t in new_tids:
+                rec = tasks[t]
+                if type(rec) is klass:
+                    tmpl[t] = make(rec)
+        if new_tids or replaced:
+            fresh = set(replaced)
+            fresh.update(new_tids)
+            body["n"] = [[t, *values(tasks[t])] for t in tids if t in fresh]
+        kept = list(filterfalse(gone_set.__contains__, self._order)) if gone else self._order
+        if common != kept:
+            body["o"] = tids  # the tasks that stayed changed order: write the order
+        elif new_tids:
+            # New threads appear next to their process's threads: say which tid each follows.
+            after: list[int | None] = []
+            if len(new_tids) < 64:
+                for t in sorted(new_tids, key=tids.index):
+                    i = tids.index(t)
+                    after += (t, tids[i - 1] if i else None)
+            else:
+                before = None
+                for t in tids:
+                    if t in new_tids:
+                        after += (t, before)
+                    before = t
+            body["a"] = after
+        tgids = frame.tgids
+        if tgids != self._tgids:
+            old_tg = self._tgids
+            moved = tgids.items() - old_tg.items()
+            if moved:
+                body["tg"] = list(chain.from_iterable(sorted(moved)))
+            removed = old_tg.keys() - tgids.keys()
+            if removed:
+                body["tgr"] = sorted(removed)
+            self._tgids = dict(tgids)
+        self._recs = dict(tasks)
+        self._order = tids
+
+    def close(self, reason: str = "stopped") -> None:
+        """Write the end line (the mark of a clean end) and close the file."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            end = {"end": self.frames, "reason": reason, "tw": time.time()}
+            data = _DUMPS(end).encode() + b"\n"
+            if self._z is not None:
+                self._write_all(self._z.compress(data) + self._z.flush(zlib.Z_FINISH))
+            else:
+                self._write_all(data)
+        finally:
+            os.close(self._fd)
+
+    def abandon(self) -> None:
+        """Close the file without an end line (as if the recorder died)."""
+        if not self.closed:
+            self.closed = True
+            os.close(self._fd)
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close("stopped" if exc[0] is None else "error")
+
+
+class _Wildcard:
+    """Equal to anything: stands for the clock fields in a record's template."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "*"
+
+
+_ANY = _Wildcard()
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """Where a layout keeps the fields that move for a task that does nothing."""
+
+    key: str
+    primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
+    jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
+    fields: tuple[int, ...]  # primary + jitter
+    get_all: tuple[itemgetter[Any], ...]  # primary then jitter
+
+    def template(self, record: TaskStats) -> TaskStats:
+        """The record with its clock fields as wildcards: equal to its successors that only
+        aged (compared as a tuple, at C speed)."""
+        raw = list(record)
+        for i in self.fields:
+            raw[i] = _ANY
+        made: TaskStats = _new_tuple(type(record), raw)
+        return made
+
+
+def _clock_tables() -> dict[type[TaskStats], _Clock]:
+    tables: dict[type[TaskStats], _Clock] = {}
+    for version in abi.LAYOUTS:
+        for newer in (False, True):
+            klass = layout_class(version, newer)
+            names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
+            primary = tuple(names.index(f) for f in ("ac_etime", "ac_tgetime") if f in names)
+            jitter = tuple(names.index(f) for f in ("ac_btime", "ac_btime64") if f in names)
+            if not primary:
+                jitter = ()
+            tables[klass] = _Clock(
+                key=layout_key(klass),
+                primary=primary,
+                jitter=jitter,
+                fields=primary + jitter,
+                get_all=tuple(itemgetter(i) for i in primary + jitter),
+            )
+    return tables
+
+
+_CLOCK = _clock_tables()
+
+
+def _flat(columns: list[list[int]]) -> list[int]:
+    """Interleave equally long columns into rows, one flat list."""
+    width = len(columns)
+    flat: list[int] = [0] * (width * len(columns[0]))
+    for k, col in enumerate(columns):
+        flat[k::width] = col
+    return flat
+
+
+def _clock_delta(
+    clock: _Clock,
+    common: list[int],
+    olds: list[TaskStats],
+    news: list[TaskStats],
+    only: list[bool],
+    body: dict[str, Any],
+) -> None:
+    """Write the tasks whose only changes are clock fields, at C speed, as a few small numbers.
+
+    ``only`` says which of ``common`` changed in clock fields at most. Rows, one flat list
+    each, with ``eb`` a step of ac_etime common to the frame:
+
+    * ``e``: ``[tid step, etime step - eb]``: ac_tgetime moved as much as ac_etime and the start
+      time did not wobble (a sleeping task);
+    * ``j``: ``[tid step, etime step - eb, tgetime step - etime step, btime step, btime64 step
+      - btime step]`` (the fields this layout has).
+
+    The tid step is the difference from the previous row's tid.
+    """
+    if not any(only):
+        return
+    tids = list(compress(common, only))
+    sel_old = list(compress(olds, only))
+    sel_new = list(compress(news, only))
+    cols = [list(map(sub, map(g, sel_new), map(g, sel_old))) for g in clock.get_all]
+    e_steps = cols[0]
+    # A row is simple when every other clock field moved as the first one says.
+    simple: list[bool] | None = None
+    for k, col in enumerate(cols[1:], 1):
+        ok = list(map(eq, col, e_steps) if k < len(clock.primary) else map(not_, col))
+        simple = ok if simple is None else list(map(bool.__and__, simple, ok))
+    if simple is None:
+        simple = [True] * len(tids)
+    keep = list(map(bool.__or__, map(bool, e_steps), map(not_, simple)))
+    if not all(keep):  # unchanged records
+        tids = list(compress(tids, keep))
+        cols = [list(compress(col, keep)) for col in cols]
+        simple = list(compress(simple, keep))
+    if not tids:
+        return
+    base = cols[0][0]
+    body["ek"] = clock.key
+    body["eb"] = base
+    if all(simple):
+        e_tids, e_cols, j_tids, j_cols = tids, cols[:1], [], []
+    else:
+        odd = list(map(not_, simple))
+        e_tids = list(compress(tids, simple))
+        e_cols = [list(compress(cols[0], simple))]
+        j_tids = list(compress(tids, odd))
+        j_cols = [list(compress(col, odd)) for col in cols]
+    for name, rows_tids, rows_cols in (("e", e_tids, e_cols), ("j", j_tids, j_cols)):
+        if not rows_tids:
+            continue
+        first = rows_cols[0]
+        out = [list(map(sub, rows_tids, [0, *rows_tids[:-1]])), list(map(sub, first, repeat(base)))]
+        n_primary = len(clock.primary)
+        for k in range(1, len(rows_cols)):
+            col = rows_cols[k]
+            if k < n_primary:
+                out.append(list(map(sub, col, first)))
+            elif k == n_primary:
+                out.append(col)
+            else:
+                out.append(list(map(sub, col, rows_cols[n_primary])))
+        body[name] = _flat(out)
+
+
+# --- reading: line sources -----------------------------------------------------------------
+
+Position = Any  # an int (plain) or (member offset, bytes into the member) (gzip)
+
+
+class _Source:
+    """Lines of a file with resumable positions."""
+
+    truncated = False
+    damaged: str | None = None
+
+    def seek(self, pos: Position) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+    def readline(self) -> tuple[Position, bytes | None] | None:
+        """(position, line without its newline), (position, None) if overlong, None at the end."""
+        raise NotImplementedError  # pragma: no cover
+
+    def close(self) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+
+class _PlainSource(_Source):
+    def __init__(self, path: str, max_line: int) -> None:
+        self._f: IO[bytes] = open(path, "rb", buffering=_CHUNK)  # noqa: SIM115
+        self._pos = 0
+        self._max = max_line
+
+    def seek(self, pos: Position) -> None:
+        self._f.seek(pos)
+        self._pos = pos
+
+    def readline(self) -> tuple[Position, bytes | None] | None:
+        start = self._pos
+        line = self._f.readline(self._max + 1)
+        if not line:
+            return None
+        self._pos += len(line)
+        if line.endswith(b"\n"):
+            return start, line[:-1]
+        if len(line) <= self._max:
+            self.truncated = True  # the last line has no newline: the writer died mid-line
+            return None
+        while True:  # an overlong line: skip to its end
+            more = self._f.readline(_CHUNK)
+            self._pos += len(more)
+            if not more or more.endswith(b"\n"):
+                return start, None
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _GzipSource(_Source):
+    """Decompresses gzip members one after the other; a position is (member offset, offset)."""
+
+    def __init__(self, path: str, max_line: int) -> None:
+        self._f: IO[bytes] = open(path, "rb")  # noqa: SIM115
+        self._max = max_line
+        self.seek((0, 0))
+
+    def seek(self, pos: Position) -> None:
+        member, skip = pos
+        self._f.seek(member)
+        self._comp = member  # file offset of the next compressed byte to read
+        self._pending = b""  # compressed bytes read but not yet fed
+        self._d: Any = zlib.decompressobj(31)
+        self._member = member
+        self._mout = 0  # decompressed bytes of this member produced so far
+        self._buf = bytearray()
+        self._segs: list[tuple[int, int, int]] = [(0, member, 0)]  # (buf index, member, offset)
+        self._eof = False
+        self._overlong = False
+        while skip > 0:
+            if len(self._buf) >= skip:
+                self._consume(skip)
+                break
+            skip -= len(self._buf)
+            self._consume(len(self._buf))
+            if not self._fill():
+                break
+
+    def _consume(self, n: int) -> None:
+        del self._buf[:n]
+        segs = [(i - n, m, off) for i, m, off in self._segs]
+        # keep the last segment starting at or before 0 and those after
+        first = 0
+        for k, (i, _, _) in enumerate(segs):
+            if i <= 0:
+                first = k
+        i0, m0, off0 = segs[first]
+        segs = [(0, m0, off0 - i0), *segs[first + 1 :]]
+        self._segs = segs
+
+    def _position(self, index: int) -> Position:
+        seg = self._segs[0]
+        for s in self._segs:
+            if s[0] <= index:
+                seg = s
+            else:
+                break
+        return (seg[1], seg[2] + index - seg[0])
+
+    def _fill(self) -> bool:
+        """Decompress more into the buffer; False at the end of the data."""
+        if self._eof:
+            return False
+        while True:
+            if not self._pending:
+                self._pending = self._f.read(_CHUNK)
+                if not self._pending:
+                    if not self._d.eof and self._mout:
+                        self.truncated = True
+                    self._eof = True
+                    return False
+            data = self._pending
+            try:
+                out = self._d.decompress(data, _CHUNK * 4)
+            except zlib.error:
+                self.damaged = f"compressed data damaged near byte {self._comp}"
+                self._eof = True
+                return False
+            used = len(data) - len(self._d.unconsumed_tail) - len(self._d.unused_data)
+            self._comp += used
+            if out:
+                self._buf += out
+                self._mout += len(out)
+            if self._d.eof:
+                self._pending = self._d.unused_data
+                self._start_member()
+            else:
+                self._pending = self._d.unconsumed_tail
+            if out:
+                return True
+
+    def _start_member(self) -> None:
+        rest = self._pending
+        while rest and rest[:1] == b"\0":  # padding some tools leave between members
+            rest = rest[1:]
+            self._comp += 1
+        self._pending = rest
+        self._d = zlib.decompressobj(31)
+        self._member = self._comp
+        self._mout = 0
+        self._segs.append((len(self._buf), self._comp, 0))
+
+    def tell(self) -> Position:
+        """The position of the next line (a member boundary is the next member's start)."""
+        if not self._buf:
+            self._fill()
+        return self._position(0)
+
+    def readline(self) -> tuple[Position, bytes | None] | None:
+        if not self._buf:
+            self._fill()
+        scanned = 0
+        while True:
+            nl = self._buf.find(b"\n", scanned)
+            if nl >= 0:
+                pos = self._position(0)
+                line = bytes(self._buf[:nl])
+                self._consume(nl + 1)
+                if self._overlong:
+                    self._overlong = False
+                    return pos, None
+                return pos, line
+            scanned = len(self._buf)
+            if scanned > self._max:
+                self._overlong = True
+                keep = self._position(0)
+                self._consume(scanned)
+                self._segs[0] = (0, keep[0], keep[1])
+                scanned = 0
+            if not self._fill():
+                if self._buf:
+                    self.truncated = True
+                return None
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _open_source(path: str, max_line: int) -> _Source:
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == _GZIP_MAGIC:
+        return _GzipSource(path, max_line)
+    return _PlainSource(path, max_line)
+
+
+def read_header(path: str | os.PathLike[str]) -> SessionHeader:
+    """The header of a session file (SessionFormatError when it is not one)."""
+    source = _open_source(os.fspath(path), _MAX_HEADER)
+    try:
+        first = source.readline()
+        line = first[1] if first else None
+        if first and line is None:
+            raise SessionFormatError(
+                f"{os.fspath(path)}: not a tsmon session (first line too long)"
+            )
+        return _parse_header(line, os.fspath(path))
+    finally:
+        source.close()
+
+
+# --- reading: frames -----------------------------------------------------------------------
+
+_PREFIX = re.compile(rb'\{"(key|delta|layout|end)":')
+_TIMES = re.compile(
+    rb'^\{"(?:key|delta)":(\d+),"tm":([-+0-9.eE]+|NaN|-?Infinity),"tw":([-+0-9.eE]+|NaN|-?Infinity)[,}]'
+)
+
+
+class _Corrupt(Exception):
+    pass
+
+
+_EOF = object()
+_STOP = object()
+_APPLIED = object()
+_NOTHING = object()
+
+
+class SessionReader:
+    """Reads a session file frame by frame, and seeks by frame number or time.
+
+    ``read()`` returns the next frame, rebuilt exactly as it was recorded. Keyframe positions
+    and frame times are indexed as lines go by (while reading or while scanning ahead for a
+    seek), so a second seek anywhere costs at most one keyframe interval. Damage is tolerated:
+    a truncated last line ends the replay after the last complete frame; a corrupt line is
+    skipped and counted, together with the frames after it that depend on it (up to the next
+    keyframe).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_line: int = MAX_LINE) -> None:
+        self.path = os.fspath(path)
+        self._max_line = max_line
+        src = _open_source(self.path, max_line)
+        try:
+            first = src.readline()
+            if first is not None and first[1] is None:
+                raise SessionFormatError(f"{self.path}: not a tsmon session (first line too long)")
+            self.header = _parse_header(first[1] if first else None, self.path)
+            self._layouts: dict[str, _Layout] = {}
+            self._by_class: dict[type[TaskStats], _Layout] = {}
+            for key, fields in self.header.layouts.items():
+                try:
+                    self._register(key, fields)
+                except ValueError as exc:
+                    raise SessionFormatError(f"{self.path}: bad session header ({exc})") from None
+            assert first is not None
+            self._body: Position = self._after(src, first[0], first[1] or b"")
+        except BaseException:
+            src.close()
+            raise
+        self._src = src
+        self._scan_src: _Source | None = None
+        self._default = self.header.default_layout
+        # index: frames seen (number, t_mono, t_wall) and keyframes (number, position)
+        self._frame_no = array("q")
+        self._t_mono = array("d")
+        self._t_wall = array("d")
+        self._keys: list[int] = []
+        self._key_pos: list[Position] = []
+        self._frontier: Position = self._body  # everything before it is indexed
+        self._done = False
+        self.end: dict[str, Any] | None = None
+        self._bad_lines: set[Position] = set()
+        self._skipped: set[int] = set()
+        # the cursor: state of the last frame rebuilt
+        self._cursor: Position = self._body
+        self._src_at: Position = self._body
+        self._state_no: int | None = None
+        self._tasks: dict[int, TaskStats] = {}
+        self._tgids: dict[int, int] = {}
+        self._cmd: dict[int, str] = {}
+        self._da: bool | None = self.header.delayacct
+        self._last_no = -1
+        self._peeked: tuple[Position, bytes | None, Position] | None = None
+
+    @staticmethod
+    def _after(src: _Source, pos: Position, line: bytes) -> Position:
+        if isinstance(src, _GzipSource):
+            return src.tell()
+        return int(pos) + len(line) + 1
+
+    # -- facts ------------------------------------------------------------------------------
+
+    @property
+    def frame_count(self) -> int:
+        """Frames in the file (scans it to the end the first time)."""
+        self.scan()
+        return self._frame_no[-1] + 1 if self._frame_no else 0
+
+    @property
+    def frames_indexed(self) -> int:
+        """Frames indexed so far (without scanning further)."""
+        return len(self._frame_no)
+
+    @property
+    def complete(self) -> bool:
+        """The file was indexed to its end."""
+        return self._done
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """The recording's end line was seen."""
+        return self.end is not None
+
+    @property
+    def truncated(self) -> bool:
+        """The last line was cut short (the recorder died mid-write)."""
+        return self._src.truncated or bool(self._scan_src and self._scan_src.truncated)
+
+    @property
+    def corrupt_lines(self) -> int:
+        """Lines that could not be read, so far."""
+        return len(self._bad_lines)
+
+    @property
+    def skipped_frames(self) -> int:
+        """Sound delta frames not replayed because a frame before them was lost, so far."""
+        return len(self._skipped)
+
+    @property
+    def damaged(self) -> str | None:
+        """Why reading stopped early in compressed data, if it did."""
+        return self._src.damaged or (self._scan_src.damaged if self._scan_src else None)
+
+    def problems(self) -> list[str]:
+        """One line per problem found so far (empty for a sound file)."""
+        out: list[str] = []
+        if self.truncated:
+            out.append(
+                "the recording ends with a truncated line (the recorder stopped mid-write); "
+                "every complete frame is replayed"
+            )
+        elif self._done and self.end is None and not self.damaged:
+            out.append("the recording has no end line (the recorder did not stop cleanly)")
+        if self.damaged:
+            out.append(self.damaged)
+        if self._bad_lines:
+            n = len(self._bad_lines)
+            out.append(f"{n} corrupt line{'s' * (n != 1)} skipped")
+        if self._skipped:
+            n = len(self._skipped)
+            out.append(
+                f"{n} frame{'s' * (n != 1)} after a corrupt one skipped "
+                "(they only hold changes; replay resumes at the next keyframe)"
+            )
+        return out
+
+    def times(self) -> tuple[array[float], array[float]]:
+        """t_mono and t_wall of the frames indexed so far, by order (see ``frame_numbers``)."""
+        return self._t_mono, self._t_wall
+
+    def frame_numbers(self) -> array[int]:
+        """Numbers of the frames indexed so far."""
+        return self._frame_no
+
+    def frame_time(self, number: int) -> tuple[float, float] | None:
+        """(t_mono, t_wall) of an indexed frame."""
+        i = bisect.bisect_left(self._frame_no, number)
+        if i < len(self._frame_no) and self._frame_no[i] == number:
+            return self._t_mono[i], self._t_wall[i]
+        return None
+
+    @property
+    def position(self) -> int:
+        """Number of the frame ``read()`` returned last (-1 before the first)."""
+        return self._last_no
+
+    # -- indexing -------------------------------------------------------------------------
+
+    def _note(self, pos: Position, next_pos: Position, line: bytes | None) -> None:
+        """Index a line at the frontier (each line once, in file order)."""
+        if pos != self._frontier:
+            return
+        self._frontier = next_pos
+        if line is None:
+            self._bad_lines.add(pos)
+            return
+        m = _TIMES.match(line)
+        if m is not None:
+            no = int(m[1])
+            if self._frame_no and no <= self._frame_no[-1]:
+                self._bad_lines.add(pos)
+                return
+            try:
+                tm, tw = float(m[2]), float(m[3])
+            except ValueError:
+                tm = tw = _NAN
+            self._frame_no.append(no)
+            self._t_mono.append(tm)
+            self._t_wall.append(tw)
+            if line.startswith(b'{"key"'):
+                self._keys.append(no)
+                self._key_pos.append(pos)
+            return
+        p = _PREFIX.match(line)
+        kind = p[1] if p else None
+        if kind == b"layout":
+            self._layout_line(pos, line)
+        elif kind == b"end":
+            try:
+                obj = _LOADS(line)
+                if isinstance(obj, dict):
+                    self.end = obj
+            except ValueError:
+                self._bad_lines.add(pos)
+        else:
+            self._bad_lines.add(pos)
+
+    def _register(self, key: str, fields: object) -> None:
+        lay = _Layout(key, fields)
+        self._layouts[key] = lay
+        self._by_class[lay.klass] = lay
+
+    def _layout_line(self, pos: Position, line: bytes) -> None:
+        try:
+            obj = _LOADS(line)
+            key = obj["layout"]
+            if key not in self._layouts:
+                self._register(key, obj["fields"])
+        except (ValueError, KeyError, TypeError):
+            self._bad_lines.add(pos)
+
+    def scan(self, until: int | None = None) -> None:
+        """Index ahead (prefix parsing only) to frame ``until``, or to the end of the file."""
+        if self._done:
+            return
+        if self._frame_no and until is not None and self._frame_no[-1] >= until:
+            return
+        if self._scan_src is None:
+            self._scan_src = _open_source(self.path, self._max_line)
+        src = self._scan_src
+        src.seek(self._frontier)
+        while True:
+            got = src.readline()
+            if got is None:
+                self._done = True
+                return
+            pos, line = got
+            self._note(pos, self._next_pos(src, pos, line), line)
+            if until is not None and self._frame_no and self._frame_no[-1] >= until:
+                return
+
+    def _next_pos(self, src: _Source, pos: Position, line: bytes | None) -> Position:
+        if isinstance(src, _GzipSource):
+            return src.tell()
+        if line is None:
+            return src._pos  # type: ignore[attr-defined]
+        return int(pos) + len(line) + 1
+
+    # -- the cursor -----------------------------------------------------------------------
+
+    def rewind(self) -> None:
+        """Go back to the first frame."""
+        self._set_cursor(self._body)
+        self._last_no = -1
+
+    def _set_cursor(self, pos: Position) -> None:
+        self._cursor = pos
+        self._state_no = None
+        self._tasks = {}
+        self._tgids = {}
+
+    def seek(self, number: int) -> int:
+        """Make ``read()`` return frame ``number`` next (or the first good frame after it).
+
+        Returns the number of the frame that comes next (``frame_count`` at the end). Costs at
+        most one keyframe and the deltas after it, once the file is indexed that far.
+        """
+        number = max(0, number)
+        self.scan(until=number)
+        if not self._frame_no:
+            self.rewind()
+            return 0
+        number = min(number, self._frame_no[-1])
+        here = self._state_no
+        if here is None or here != number - 1:
+            k = bisect.bisect_right(self._keys, number) - 1
+            if number == 0 or k < 0:
+                self._set_cursor(self._body)
+            elif here is None or not self._keys[k] <= here < number:
+                self._set_cursor(self._key_pos[k])
+            while self._state_no is None or self._state_no < number - 1:
+                got = self._advance(stop_before=number)
+                if got is _EOF:
+                    self._last_no = -1 if self._state_no is None else self._state_no
+                    return self.frame_count
+                if got is _STOP:
+                    break
+        self._last_no = -1 if self._state_no is None else self._state_no
+        if self._state_no == number - 1:
+            return number
+        return self._peek_number()
+
+    def _peek_number(self) -> int:
+        peeked = self._peeked
+        if peeked is not None and peeked[0] == self._cursor and peeked[1] is not None:
+            no = _frame_no_of(peeked[1])
+            if no is not None:
+                return no
+        return self.frame_count
+
+    def seek_time(self, t: float, *, clock: str = "elapsed") -> int:
+        """Seek to the last frame at or before time ``t`` (the first frame if none is).
+
+        ``clock``: "elapsed" (seconds since the first frame), "mono" (the recorded monotonic
+        clock) or "wall" (seconds since the epoch). Returns the frame number that comes next.
+        """
+        self.scan()
+        if not self._frame_no:
+            return self.seek(0)
+        if clock == "wall":
+            times = self._t_wall
+        elif clock in ("mono", "elapsed"):
+            times = self._t_mono
+            if clock == "elapsed":
+                t += self._t_mono[0]
+        else:
+            raise ValueError(f"unknown clock {clock!r}")
+        i = bisect.bisect_right(times, t) - 1
+        return self.seek(self._frame_no[max(i, 0)])
+
+    def read(self) -> RawFrame | None:
+        """The next frame, or None at the end."""
+        while True:
+            got = self._advance(stop_before=None)
+            if got is _EOF:
+                return None
+            if isinstance(got, RawFrame):
+                return got
+
+    def __iter__(self) -> Iterator[RawFrame]:
+        while True:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+    def _readline(self) -> tuple[Position, bytes | None, Position] | None:
+        """The line at the cursor: (position, line or None if overlong, next position)."""
+        peeked = self._peeked
+        if peeked is not None and peeked[0] == self._cursor:
+            self._peeked = None
+            return peeked
+        src = self._src
+        if self._src_at != self._cursor:
+            src.seek(self._cursor)
+            self._src_at = self._cursor
+        got = src.readline()
+        if got is None:
+            if self._frontier == self._cursor:
+                self._done = True
+            return None
+        pos, line = got
+        nxt = self._next_pos(src, pos, line)
+        self._src_at = nxt
+        self._note(pos, nxt, line)
+        return pos, line, nxt
+
+    def _advance(self, stop_before: int | None) -> object:
+        """Read one line at the cursor and apply it.
+
+        Returns the frame (when reading), _EOF, _STOP (a frame at or past ``stop_before``,
+        left unread), _APPLIED (a frame applied without building it) or _NOTHING.
+        """
+        got = self._readline()
+        if got is None:
+            return _EOF
+        pos, line, nxt = got
+        if line is None or pos in self._bad_lines:
+            self._cursor = nxt
+            self._state_no = None
+            return _NOTHING
+        head = line[:12]
+        if head.startswith(b'{"key"'):
+            kind = "key"
+        elif head.startswith(b'{"delta"'):
+            kind = "delta"
+        else:
+            self._cursor = nxt
+            if head.startswith(b'{"layout"'):
+                self._layout_line(pos, line)
+            return _NOTHING
+        no = _frame_no_of(line)
+        if no is None:
+            self._cursor = nxt
+            self._bad_lines.add(pos)
+            self._state_no = None
+            return _NOTHING
+        if stop_before is not None and no >= stop_before:
+            self._peeked = (pos, line, nxt)
+            return _STOP
+        self._cursor = nxt
+        if kind == "delta" and self._state_no != no - 1:
+            self._skipped.add(no)
+            self._state_no = None
+            return _NOTHING
+        try:
+            obj = _LOADS(line)
+            if obj[kind] != no:
+                raise _Corrupt
+            frame = self._apply(obj, kind == "key", materialize=stop_before is None)
+        except (_Corrupt, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            self._bad_lines.add(pos)
+            self._state_no = None
+            return _NOTHING
+        self._state_no = no
+        if frame is None:
+            return _APPLIED
+        self._last_no = no
+        return frame
+
+    def _apply(self, obj: dict[str, Any], key: bool, materialize: bool) -> RawFrame | None:
+        layouts = self._layouts
+        default = layouts.get(self._default) if self._default else None
+
+        def record(values: list[Any], start: int) -> TaskStats:
+            first = values[start] if len(values) > start else None
+            if type(first) is str:
+                return layouts[first].record(values[start + 1 :])
+            if default is None:
+                raise _Corrupt
+            return default.record(values[start:])
+
+        if key:
+            tasks: dict[int, TaskStats] = {}
+            for entry in obj["tasks"]:
+                tid = entry[0]
+                if type(tid) is not int:
+                    raise _Corrupt
+                tasks[tid] = record(entry, 1)
+            tgids = _pairs(obj.get("tg", []))
+            cmd: dict[int, str] = {}
+            if "cmdk" in obj:
+                cmd = _cmdlines(obj["cmdk"])
+        else:
+            tasks = dict(self._tasks)
+            tgids = dict(self._tgids)
+            cmd = self._cmd
+            for tid in obj.get("g", ()):
+                del tasks[tid]
+            if "e" in obj or "j" in obj:
+                self._apply_clock(tasks, obj)
+            for entry in obj.get("c", ()):
+                tid = entry[0]
+                old = tasks[tid]
+                raw = list(old)
+                ci = _COMM_INDEX[type(old)]
+                where = self._by_class.get(type(old))
+                local = where.local_index if where is not None else None
+                if len(entry) % 2 != 1:
+                    raise _Corrupt
+                for i in range(1, len(entry), 2):
+                    j, v = entry[i], entry[i + 1]
+                    if type(j) is not int or j < 0:
+                        raise _Corrupt
+                    if local is not None:
+                        mapped = local[j]
+                        if mapped is None:
+                            continue  # a field this tsmon does not know
+                        j = mapped
+                    if j == ci:
+                        raw[j] = _comm_to_bytes(v)
+                    elif type(v) is int:
+                        raw[j] += v
+                    else:
+                        raise _Corrupt
+                tasks[tid] = _new_tuple(type(old), raw)
+            for entry in obj.get("n", ()):
+                tid = entry[0]
+                if type(tid) is not int:
+                    raise _Corrupt
+                tasks[tid] = record(entry, 1)
+            if "a" in obj:
+                tasks = _place(tasks, obj["a"])
+            elif "o" in obj:
+                order = obj["o"]
+                if len(order) != len(tasks) or set(order) != tasks.keys():
+                    raise _Corrupt
+                tasks = {t: tasks[t] for t in order}
+            if "tg" in obj:
+                tgids.update(_pairs(obj["tg"]))
+            for tid in obj.get("tgr", ()):
+                del tgids[tid]
+        exits = [self._exit(x, record) for x in obj.get("exits", ())]
+        cmdlines = _cmdlines(obj["cmd"]) if "cmd" in obj else {}
+        cgroups = {}
+        for path, counts in obj.get("cg", {}).items():
+            if len(counts) != 5 or not all(type(c) is int for c in counts):
+                raise _Corrupt
+            cgroups[path] = CgroupStats(*counts)
+        lost = obj.get("lost", 0)
+        tm, tw = obj["tm"], obj["tw"]
+        if type(lost) is not int or type(tm) not in (int, float) or type(tw) not in (int, float):
+            raise _Corrupt
+        if "da" in obj:
+            da = obj["da"]
+            if da is not None and not isinstance(da, bool):
+                raise _Corrupt
+        else:
+            da = self._da
+        # everything checked: commit the new state
+        self._tasks = tasks
+        self._tgids = tgids
+        if key:
+            self._cmd = cmd
+        self._cmd.update(cmdlines)
+        self._da = da
+        if not materialize:
+            return None
+        return RawFrame(
+            t_mono=float(tm),
+            t_wall=float(tw),
+            tasks=dict(tasks),
+            tgids=dict(tgids),
+            exits=exits,
+            lost=lost,
+            cmdlines=cmdlines,
+            cgroups=cgroups,
+        )
+
+    def _apply_clock(self, tasks: dict[int, TaskStats], obj: dict[str, Any]) -> None:
+        """Apply the ``e`` and ``j`` rows: tasks whose only changes are clock fields."""
+        lay = self._layouts[obj["ek"]]
+        klass, base = lay.klass, obj["eb"]
+        primary, jitter = lay.clock
+        if not primary or type(base) is not int:
+            raise _Corrupt
+        n_primary = len(primary)
+        rows = obj.get("e")
+        if rows:
+            if len(rows) % 2 or not set(map(type, rows)) <= _INT_ONLY:
+                raise _Corrupt
+            targets = [j for j in primary if j is not None]
+            tid = 0
+            for i in range(0, len(rows), 2):
+                tid += rows[i]
+                old = tasks[tid]
+                if type(old) is not klass:
+                    raise _Corrupt
+                raw = list(old)
+                step = rows[i + 1] + base
+                for j in targets:
+                    raw[j] += step
+                tasks[tid] = _new_tuple(klass, raw)
+        rows = obj.get("j")
+        if rows:
+            fields = primary + jitter
+            width = 1 + len(fields)
+            if len(rows) % width or not set(map(type, rows)) <= _INT_ONLY:
+                raise _Corrupt
+            tid = 0
+            for i in range(0, len(rows), width):
+                tid += rows[i]
+                old = tasks[tid]
+                if type(old) is not klass:
+                    raise _Corrupt
+                raw = list(old)
+                step = rows[i + 1] + base
+                jump = rows[i + 1 + n_primary] if jitter else 0
+                for k, field_at in enumerate(fields):
+                    if field_at is None:
+                        continue  # a field this tsmon does not know
+                    j = field_at
+                    if k == 0:
+                        raw[j] += step
+                    elif k < n_primary:
+                        raw[j] += rows[i + 1 + k] + step
+                    elif k == n_primary:
+                        raw[j] += jump
+                    else:
+                        raw[j] += rows[i + 1 + k] + jump
+                tasks[tid] = _new_tuple(klass, raw)
+
+    @staticmethod
+    def _exit(x: list[Any], record: Any) -> ExitEvent:
+        tid, tgid, lost, tm, stats, group = x
+        if type(tid) is not int or (tgid is not None and type(tgid) is not int):
+            raise _Corrupt
+        if type(lost) is not int or type(tm) not in (int, float):
+            raise _Corrupt
+        return ExitEvent(
+            tid=tid,
+            stats=record(stats, 0),
+            tgid=tgid,
+            group_stats=record(group, 0) if group is not None else None,
+            lost=lost,
+            t_mono=float(tm),
+        )
+
+    # -- what the replay backend asks ---------------------------------------------------------
+
+    @property
+    def delayacct(self) -> bool | None:
+        """Whether delay accounting was on at the current frame."""
+        return self._da
+
+    def cmdline(self, tgid: int) -> str | None:
+        """A process's command line, as recorded up to the current frame."""
+        return self._cmd.get(tgid)
+
+    def known_cmdlines(self) -> dict[int, str]:
+        """Command lines of the processes known at the current frame."""
+        return dict(self._cmd)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._src.close()
+        if self._scan_src is not None:
+            self._scan_src.close()
+
+    def __enter__(self) -> SessionReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_COMM_INDEX: dict[type[TaskStats], int | None] = {
+    layout_class(v, n): _comm_index([(a, c) for a, c, _ in abi.LAYOUTS[v].fields])
+    for v in abi.LAYOUTS
+    for n in (False, True)
+}
+_FRAME_NO = re.compile(rb'^\{"(?:key|delta)":(\d+)')
+
+
+def _frame_no_of(line: bytes) -> int | None:
+    m = _FRAME_NO.match(line)
+    return int(m[1]) if m else None
+
+
+def _place(tasks: dict[int, TaskStats], after: list[Any]) -> dict[int, TaskStats]:
+    """Move new tasks (appended last) to where they belong: each right after a given tid."""
+    if len(after) % 2:
+        raise _Corrupt
+    follow = dict(zip(after[1::2], after[0::2], strict=True))  # tid before -> new tid
+    new = set(after[0::2])
+    out: dict[int, TaskStats] = {}
+
+    def chain_from(t: int | None) -> None:
+        while t in follow:
+            t = follow.pop(t)
+            out[t] = tasks[t]
+
+    chain_from(None)
+    for tid, rec in tasks.items():
+        if tid not in new:
+            out[tid] = rec
+            chain_from(tid)
+    if len(out) != len(tasks):
+        raise _Corrupt
+    return out
+
+
+def _pairs(flat: list[Any]) -> dict[int, int]:
+    if len(flat) % 2:
+        raise _Corrupt
+    out = dict(zip(flat[0::2], flat[1::2], strict=True))
+    if not set(map(type, flat)) <= _INT_ONLY:
+        raise _Corrupt
+    return out
+
+
+def _cmdlines(obj: Mapping[str, Any]) -> dict[int, str]:
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, str):
+            raise _Corrupt
+        out[int(k)] = v
+    return out
