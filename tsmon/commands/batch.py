@@ -66,13 +66,6 @@ _WIDTH = {"%": 8, "B/s": 11, "/s": 9, "ns": 9, "KB": 10}
 _NEEDS_DELAYACCT = {m.field for m in METRICS.values() if m.field.endswith("_delay_total")} - {
     "cpu_delay_total"
 }
-_ACTIVE_FIELDS = (
-    "read_bytes",
-    "write_bytes",
-    "cancelled_write_bytes",
-    "swapin_delay_total",
-    "blkio_delay_total",
-)
 
 
 def resolve_columns(text: str | None) -> list[Metric]:
@@ -309,6 +302,36 @@ def _pid_width() -> int:
         return 5
 
 
+_ZERO5 = (0, 0, 0, 0, 0)
+
+
+def _thread_figures(row: Any) -> tuple[int, int, int, int, int]:
+    """read, write, cancelled bytes and swap-in, block I/O delay ns of a thread's interval.
+
+    The fast path of ``TaskRow.delta`` for the five figures every report needs: a counter
+    that went backwards counts 0, a thread born in the interval counts its whole life.
+    """
+    s, p = row[2], row[3]
+    if p is None:
+        if not row[5]:
+            return _ZERO5
+        return (
+            s.read_bytes or 0,
+            s.write_bytes or 0,
+            s.cancelled_write_bytes or 0,
+            s.swapin_delay_total or 0,
+            s.blkio_delay_total or 0,
+        )
+    r = (s.read_bytes or 0) - (p.read_bytes or 0)
+    w = (s.write_bytes or 0) - (p.write_bytes or 0)
+    c = (s.cancelled_write_bytes or 0) - (p.cancelled_write_bytes or 0)
+    sw = (s.swapin_delay_total or 0) - (p.swapin_delay_total or 0)
+    bl = (s.blkio_delay_total or 0) - (p.blkio_delay_total or 0)
+    if r < 0 or w < 0 or c < 0 or sw < 0 or bl < 0:
+        return (max(r, 0), max(w, 0), max(c, 0), max(sw, 0), max(bl, 0))
+    return (r, w, c, sw, bl)
+
+
 class _Renderer:
     """Turns snapshots into iotop's lines or JSON objects."""
 
@@ -322,37 +345,60 @@ class _Renderer:
         self.user = user_name if self.live else _uid_text
         self.first = True
         self.lost = 0
+        self._commands: dict[tuple[Any, ...], str] = {}
+        self._prios: dict[tuple[Any, ...], str] = {}
 
     # --- figures -------------------------------------------------------------------------
     def _amount(self, row: Any, name: str) -> int:
         value = row.accum(name) if self.opts.accumulated else row.delta(name)
         return value or 0
 
+    def _figures(self, row: Any) -> tuple[int, int, int, int, int]:
+        if not self.opts.accumulated and not self.opts.processes:
+            return _thread_figures(row)
+        amount = self._amount
+        return (
+            amount(row, "read_bytes"),
+            amount(row, "write_bytes"),
+            amount(row, "cancelled_write_bytes"),
+            amount(row, "swapin_delay_total"),
+            amount(row, "blkio_delay_total"),
+        )
+
     def _percent(self, row: Any, field: str, span: float | None) -> float | None:
         if not span:
             return None
         return self._amount(row, field) * 100.0 / (span * 1e9)
 
-    def _active(self, row: Any) -> bool:
-        return any(self._amount(row, name) for name in _ACTIVE_FIELDS)
+    def _thread_prio(self, thread: Any) -> str:
+        stats = thread.stats
+        value = None if thread.exited else self.ioprio(thread.tid)
+        key = (value, stats.ac_nice, stats.ac_sched)
+        text = self._prios.get(key)
+        if text is None:
+            text = self._prios[key] = ioprio_string(value, stats.ac_nice, stats.ac_sched)
+        return text
 
     def _prio(self, row: Any) -> str:
-        threads = getattr(row, "threads", None) or [row]
-        seen = set()
-        for thread in threads:
-            stats = thread.stats
-            value = None if thread.exited else self.ioprio(thread.tid)
-            seen.add(ioprio_string(value, stats.ac_nice, stats.ac_sched))
+        if not self.opts.processes:
+            return self._thread_prio(row)
+        seen = {self._thread_prio(thread) for thread in row.threads}
         return seen.pop() if len(seen) == 1 else "?dif"
 
     def _command(self, row: Any, snap: Any, leaders: dict[int, str]) -> str:
-        tgid = row.tgid
+        tgid, tid, comm = row.tgid, row.tid, row.comm
         thread_name = None
-        if not self.opts.processes and row.tid != tgid:
+        if not self.opts.processes and tid != tgid:
             leader_comm = leaders.get(tgid)
-            if leader_comm is not None and leader_comm != row.comm:
-                thread_name = row.comm
-        text = format_command(snap.cmdline(tgid), row.comm, thread_name=thread_name)
+            if leader_comm is not None and leader_comm != comm:
+                thread_name = comm
+        cmdline = snap.cmdline(tgid)
+        key = (cmdline, comm, thread_name)
+        text = self._commands.get(key)
+        if text is None:
+            if len(self._commands) > 65536:
+                self._commands.clear()
+            text = self._commands[key] = format_command(cmdline, comm, thread_name=thread_name)
         if row.exited:
             status = row.stats.ac_exitcode if not self.opts.processes else row.exit_code
             text += f" <exited: {format_exit(status)}>"
@@ -386,46 +432,46 @@ class _Renderer:
         return format_count(value) if self.opts.accumulated else f"{value:.1f}"
 
     # --- one report ----------------------------------------------------------------------
-    def rows(self, snap: Any) -> list[Any]:
-        """The rows to show, sorted as iotop sorts by default (IO, then bytes moved)."""
+    def rows(self, snap: Any) -> list[tuple[tuple[int, int, int, int, int], Any]]:
+        """(figures, row) of the rows to show, sorted as iotop sorts (IO, then bytes moved)."""
         opts = self.opts
         rows = snap.processes() if opts.processes else snap.threads
         if opts.pids:
             rows = [r for r in rows if r.tid in opts.pids or r.tgid in opts.pids]
         if opts.uids is not None:
             rows = [r for r in rows if r.uid in opts.uids]
+        figures = self._figures
+        pairs = [(figures(r), r) for r in rows]
         if opts.only:
-            rows = [r for r in rows if self._active(r)]
-        amount = self._amount
-
-        def key(row: Any) -> tuple[int, int, int]:
-            return (
-                amount(row, "blkio_delay_total"),
-                amount(row, "read_bytes") + amount(row, "write_bytes"),
-                -row.tid,
-            )
-
-        return sorted(rows, key=key, reverse=True)
+            pairs = [pair for pair in pairs if any(pair[0])]
+        pairs.sort(
+            key=lambda pair: (pair[0][4], pair[0][0] + pair[0][1], -pair[1].tid), reverse=True
+        )
+        return pairs
 
     def render(self, snap: Any) -> list[str] | dict[str, object]:
         """Text lines (or a JSON object) for one snapshot."""
         opts = self.opts
         dt = snap.dt
         threads = snap.threads
-        total_read = sum(r.delta("read_bytes") or 0 for r in threads)
-        total_write = sum(r.delta("write_bytes") or 0 for r in threads)
+        total_read = total_write = 0
+        for row in threads:
+            f = _thread_figures(row)
+            total_read += f[0]
+            total_write += f[1]
         actual = self.vmstat.delta()
         if actual is None:
             actual = (total_read, total_write)
         off = snap.delayacct is False
-        rows = self.rows(snap)
-        leaders = {r.tid: r.comm for r in threads if r.tid == r.tgid}
+        pairs = self.rows(snap)
+        leaders = {r[0]: r.comm for r in threads if r[0] == r[1]}
         if snap.lost > self.lost:
             note(f"the exit listener lost {snap.lost - self.lost} exit events in this interval")
             self.lost = snap.lost
+        total = (total_read, total_write)
         if opts.as_json:
-            return self._json(snap, rows, leaders, dt, (total_read, total_write), actual, off)
-        return self._text(snap, rows, leaders, dt, (total_read, total_write), actual, off)
+            return self._json(snap, pairs, leaders, dt, total, actual, off)
+        return self._text(snap, pairs, leaders, dt, total, actual, off)
 
     def _spans(self, row: Any, dt: float | None) -> float | None:
         return row.span(True) if self.opts.accumulated else dt
@@ -433,7 +479,7 @@ class _Renderer:
     def _text(
         self,
         snap: Any,
-        rows: list[Any],
+        pairs: list[tuple[tuple[int, int, int, int, int], Any]],
         leaders: dict[int, str],
         dt: float | None,
         total: tuple[int, int],
@@ -442,6 +488,7 @@ class _Renderer:
     ) -> list[str]:
         opts = self.opts
         k = opts.kilobytes
+        acc = opts.accumulated
 
         def bw(amount: int) -> str:
             return format_rate(amount / dt if dt else None, kilobytes=k)
@@ -465,44 +512,43 @@ class _Renderer:
             titles.append("    COMMAND")
             lines.append(("    TIME" if opts.timestamps else "") + "".join(titles))
         width = self.width
-        for row in rows:
-            span = self._spans(row, dt)
-            if opts.accumulated:
-                read = format_bytes(self._amount(row, "read_bytes"), kilobytes=k)
-                written = self._amount(row, "write_bytes") - self._amount(
-                    row, "cancelled_write_bytes"
-                )
-                write = format_bytes(max(0, written), kilobytes=k)
+        user = self.user
+        prio = self._prio
+        command = self._command
+        columns = opts.columns
+        zero = format_rate(0, kilobytes=k) if not acc else format_bytes(0, kilobytes=k)
+        zero_pct = format_percent(0.0)
+        for (read_b, write_b, cancelled_b, swapin_ns, blkio_ns), row in pairs:
+            written = max(0, write_b - cancelled_b)
+            if acc:
+                read = format_bytes(read_b, kilobytes=k) if read_b else zero
+                write = format_bytes(written, kilobytes=k) if written else zero
+                span = row.span(True)
             else:
-                read = format_rate(
-                    self._amount(row, "read_bytes") / dt if dt else None, kilobytes=k
-                )
-                written = self._amount(row, "write_bytes") - self._amount(
-                    row, "cancelled_write_bytes"
-                )
-                write = format_rate(max(0, written) / dt if dt else None, kilobytes=k)
-            if off:
+                read = (format_rate(read_b / dt, kilobytes=k) if dt else NA) if read_b else zero
+                write = (format_rate(written / dt, kilobytes=k) if dt else NA) if written else zero
+                span = dt
+            if off or not span:
                 swapin = io = NA
             else:
-                swapin = format_percent(self._percent(row, "swapin_delay_total", span))
-                io = format_percent(self._percent(row, "blkio_delay_total", span))
-            extras = "".join(
-                f" {self._extra_text(m, self._extra(row, m, span), off):>{_WIDTH.get(m.unit, 9)}}"
-                for m in opts.columns
-            )
-            line = (
-                f"{row.tid:>{width}d} {self._prio(row):>4} {self.user(row.uid)[:8]:<8} "
+                swapin = format_percent(swapin_ns * 100.0 / (span * 1e9)) if swapin_ns else zero_pct
+                io = format_percent(blkio_ns * 100.0 / (span * 1e9)) if blkio_ns else zero_pct
+            extras = ""
+            for m in columns:
+                cell = self._extra_text(m, self._extra(row, m, span), off)
+                extras += f" {cell:>{_WIDTH.get(m.unit, 9)}}"
+            lines.append(
+                f"{stamp}{row.tid:>{width}d} {prio(row):>4} {user(row.uid)[:8]:<8} "
                 f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
-                f"{self._command(row, snap, leaders)}"
+                f"{command(row, snap, leaders)}"
             )
-            lines.append(stamp + line)
         self.first = False
         return lines
 
     def _json(
         self,
         snap: Any,
-        rows: list[Any],
+        pairs: list[tuple[tuple[int, int, int, int, int], Any]],
         leaders: dict[int, str],
         dt: float | None,
         total: tuple[int, int],
@@ -515,13 +561,13 @@ class _Renderer:
         def rate(amount: int) -> float | None:
             return amount / dt if dt else None
 
+        def pct(ns: int, span: float | None) -> float | None:
+            return None if off or not span else ns * 100.0 / (span * 1e9)
+
         tasks = []
-        for row in rows:
+        for (read, write_b, cancelled_b, swapin_ns, blkio_ns), row in pairs:
             span = self._spans(row, dt)
-            read = self._amount(row, "read_bytes")
-            written = max(
-                0, self._amount(row, "write_bytes") - self._amount(row, "cancelled_write_bytes")
-            )
+            written = max(0, write_b - cancelled_b)
             item: dict[str, object] = {
                 ("pid" if opts.processes else "tid"): row.tid,
                 "tgid": row.tgid,
@@ -535,10 +581,8 @@ class _Renderer:
             else:
                 item["read_bps"] = rate(read)
                 item["write_bps"] = rate(written)
-            item["swapin_delay_pct"] = (
-                None if off else self._percent(row, "swapin_delay_total", span)
-            )
-            item["blkio_delay_pct"] = None if off else self._percent(row, "blkio_delay_total", span)
+            item["swapin_delay_pct"] = pct(swapin_ns, span)
+            item["blkio_delay_pct"] = pct(blkio_ns, span)
             for m in opts.columns:
                 value = self._extra(row, m, span)
                 if off and m.field in _NEEDS_DELAYACCT:
