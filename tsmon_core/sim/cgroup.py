@@ -85,6 +85,12 @@ class CgroupFS:
         self.cgroup2_root = posixpath.normpath(cgroup2_root)
         self.pure_v2 = self.cgroup2_root == CGROUP_ROOT
         self.members: dict[str, set[int]] = {"": set()}
+        for group in (
+            "/init.scope",
+            "/system.slice",
+            "/user.slice/user-1000.slice/session-2.scope",
+        ):
+            self.add_group(group)  # what systemd creates at boot
 
     @staticmethod
     def norm(group: str) -> str:

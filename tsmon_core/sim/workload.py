@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .kernel import SimKernel
-from .task import PROFILES, Process, Task
+from .task import PROFILES, Process, Profile, Task
 
 __all__ = ["Workload", "exe_of"]
 
@@ -33,7 +33,9 @@ def exe_of(path: str | None) -> tuple[int, int]:
     """(ac_exe_dev, ac_exe_inode) of an executable: 254:1 (new_encode_dev) and a stable inode."""
     if not path:
         return 0, 0
-    return (1 & 0xFF) | (254 << 8), 131072 + zlib.crc32(path.encode()) % 900_000
+    return (1 & 0xFF) | (254 << 8), 131072 + zlib.crc32(
+        path.encode("utf-8", "surrogateescape")
+    ) % 900_000
 
 
 _COMMANDS: tuple[tuple[str, str, int], ...] = (
@@ -122,8 +124,8 @@ class Workload:
         comm: str | bytes,
         *,
         threads: int = 1,
-        profile: str = "idle",
-        thread_profile: str | None = None,
+        profile: str | Profile = "idle",
+        thread_profile: str | Profile | None = None,
         cpu: int | None = None,
         lifetime: float | None = None,
         exit_code: int = 0,
@@ -140,10 +142,14 @@ class Workload:
     ) -> Process:
         """Start a process with ``threads`` threads on ``cpu`` (random by default).
 
-        With ``lifetime`` (seconds) it ends then: ``exit(exit_code)`` (wait status
-        ``exit_code << 8``), or killed by ``signal`` when that is non-zero.
+        ``profile`` names one of PROFILES or is a Profile. With ``lifetime`` (seconds) it ends
+        then: ``exit(exit_code)`` (wait status ``exit_code << 8``), or killed by ``signal``
+        when that is non-zero.
         """
         k = self.kernel
+        leader_profile = PROFILES[profile] if isinstance(profile, str) else profile
+        other = thread_profile if thread_profile is not None else leader_profile
+        thread_prof = PROFILES[other] if isinstance(other, str) else other
         raw = comm.encode("utf-8", "surrogateescape") if isinstance(comm, str) else comm
         name = raw.decode("utf-8", "replace")
         choose = self.rng.choice
@@ -154,15 +160,15 @@ class Workload:
                 parent = k.procs.get(1)
         proc = k.spawn_process(
             raw,
-            PROFILES[profile],
+            leader_profile,
             parent=parent,
             cpu=cpu if cpu is not None else choose(possible),
             uid=uid,
             gid=uid,
             cmdline=name if cmdline is None else cmdline,
             exe=exe_of(exe or f"/usr/bin/{name}"),
-            rss_kb=self._rss(profile),
-            vm_kb=self._rss(profile) * 4 + 2048,
+            rss_kb=self._rss(leader_profile.name),
+            vm_kb=self._rss(leader_profile.name) * 4 + 2048,
             forknoexec=forknoexec,
             superpriv=uid == 0 and self.rng.random() < 0.5,
             cgroup=cgroup,
@@ -174,7 +180,7 @@ class Workload:
             k.spawn_thread(
                 proc,
                 raw,
-                PROFILES[thread_profile or profile],
+                thread_prof,
                 cpu=cpu if cpu is not None else choose(possible),
                 nice=nice,
                 start_ns=start_ns,
@@ -739,12 +745,18 @@ class Workload:
 
     def _gen_thread(self) -> None:
         k, rng = self.kernel, self.rng
-        live = [p for p in self._threaded if k.procs.get(p.tgid) is p and p.live > 0]
-        self._threaded = live
-        if live:
-            proc = rng.choice(live)
-            task = k.spawn_thread(proc, proc.comm, PROFILES["daemon"], cpu=rng.choice(k.possible))
-            self.at(k.now_ns + self._exp(3.0), self._thread_exit_event, task)
+        threaded = self._threaded
+        while threaded:
+            i = rng.randrange(len(threaded))
+            proc = threaded[i]
+            if k.procs.get(proc.tgid) is proc and proc.live > 0:
+                task = k.spawn_thread(
+                    proc, proc.comm, PROFILES["daemon"], cpu=rng.choice(k.possible)
+                )
+                self.at(k.now_ns + self._exp(3.0), self._thread_exit_event, task)
+                break
+            threaded[i] = threaded[-1]  # gone: forget it
+            threaded.pop()
         self.at(k.now_ns + self._exp(1.0 / (0.5 * self.scale)), self._gen_thread)
 
     def _gen_job(self) -> None:
