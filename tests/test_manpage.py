@@ -116,3 +116,20 @@ def test_every_tui_key_is_documented() -> None:
     for spec in keys.KEYS:
         shown = names.get(spec.display, spec.display)
         assert re.search(rf"(^|\s){re.escape(shown)}(,|\s|$)", block), spec.display
+
+
+def test_documented_completion_command_works() -> None:
+    """``_TSMON_COMPLETE=bash_source tsmon`` prints a bash function; completing works."""
+    import sys
+
+    repo = str(PAGE.parents[1])
+    env = {**os.environ, "PYTHONPATH": repo, "_TSMON_COMPLETE": "bash_source"}
+    source = subprocess.run(
+        [sys.executable, "-m", "tsmon"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert source.returncode == 0 and "_tsmon_completion()" in source.stdout
+    env.update(_TSMON_COMPLETE="bash_complete", COMP_WORDS="tsmon batch --col", COMP_CWORD="2")
+    words = subprocess.run(
+        [sys.executable, "-m", "tsmon"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "plain,--columns" in words.stdout.splitlines()

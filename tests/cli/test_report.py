@@ -548,3 +548,33 @@ def test_listener_without_l_prints_one_exit_and_deregisters() -> None:
     assert lines[2].startswith("PID\t")
     assert lines[-1] == "Sent deregister mask, retval 0"
     assert len([line for line in lines if line.startswith("PID\t")]) == 1
+
+
+def _imported(*args: str) -> set[str]:
+    """Top-level packages a tsmon run imports (from python -X importtime)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tsmon", *args],
+        capture_output=True, text=True, timeout=120, env=env, cwd=str(REPO),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "tsmon" in names
+    return names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "-d", "-i", "-q", "-p", "1", "--backend", "sim"],
+        ["batch", "-n", "1", "-d", "0.05", "--backend", "sim", "--columns", "cpu,rchar_bps"],
+        ["report", "--backend", "sim", "-t", "1", "--json"],
+    ],
+)
+def test_report_and_batch_never_load_the_ui_or_pyroute2(args: list[str]) -> None:
+    loaded = _imported(*args)
+    for heavy in ("textual", "rich", "humanize", "pyroute2"):
+        assert heavy not in loaded, f"tsmon {args[0]} imported {heavy}"
