@@ -99,6 +99,19 @@ def handle_errors(func: F) -> F:
             fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
         except KeyboardInterrupt:
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            # A bug, not bad input: still one line (TSMON_DEBUG=1 shows the traceback).
+            import os
+
+            if os.environ.get("TSMON_DEBUG"):
+                raise
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (a bug in tsmon: please report "
+                "it; TSMON_DEBUG=1 shows where it happened)",
+                EXIT_ERROR,
+            )
 
     return wrapper  # type: ignore[return-value]
 

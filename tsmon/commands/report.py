@@ -24,6 +24,7 @@ import click
 
 from tsmon_core import report as layout
 from tsmon_core.errors import (
+    CgroupPathError,
     CgroupUnsupportedError,
     CpumaskError,
     ListenerOverflowError,
@@ -382,6 +383,8 @@ def _report_cgroup(out: _Out, backend: Any, path: str) -> None:
         )
     try:
         stats = backend.cgroup_stats(path)
+    except CgroupPathError as exc:
+        fail(f"{exc} (give a cgroup v1 directory, e.g. /sys/fs/cgroup/cpu)", EXIT_BAD_INPUT)
     except CgroupUnsupportedError as exc:
         fail(
             f"{exc}; give a cgroup v1 directory (a mount of type cgroup, e.g. "
