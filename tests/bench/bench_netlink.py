@@ -71,12 +71,18 @@ def parked_threads(count: int) -> Iterator[subprocess.Popen[str]]:
 
 def best(fn: Callable[[], object], repeats: int = REPEATS) -> float:
     """The fastest of ``repeats`` runs, in seconds."""
-    times = []
+    return interleaved({"fn": fn}, repeats)["fn"]
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int = REPEATS) -> dict[str, float]:
+    """The fastest run of each function, taking turns so that load from elsewhere hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def floor_loop(family_id: int, tids: list[int]) -> Callable[[], None]:
@@ -134,10 +140,15 @@ def bench_refresh(backend: NetlinkBackend) -> dict[str, float]:
     with parked_threads(2000) as proc:
         tids = list(backend.list_tasks())
         n = len(tids)
-        floor = best(floor_loop(backend.family_id, tids)) / n
-        many = best(lambda: backend.query_many(tids)) / n
-        listing = best(backend.list_tasks) / n
-        refresh = best(lambda: backend.query_many(list(backend.list_tasks()))) / n
+        timed = interleaved(
+            {
+                "floor": floor_loop(backend.family_id, tids),
+                "query_many": lambda: backend.query_many(tids),
+                "list_tasks": backend.list_tasks,
+                "refresh": lambda: backend.query_many(list(backend.list_tasks())),
+            },
+            REPEATS * 2,
+        )
         parked = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task"))
         sample = parked[:PYROUTE2_SAMPLE]  # ours: they cannot vanish under pyroute2 (it raises)
         run, close = pyroute2_loop(sample)
@@ -149,21 +160,15 @@ def bench_refresh(backend: NetlinkBackend) -> dict[str, float]:
         print(
             f"refresh: {n} tasks alive ({proc.pid} holds 2000 parked threads), {answered} answered"
         )
-    return {
-        "floor": floor,
-        "pyroute2": pyroute2,
-        "query_many": many,
-        "list_tasks": listing,
-        "refresh": refresh,
-    }
+    return {**{name: t / n for name, t in timed.items()}, "pyroute2": pyroute2}
 
 
 def bench_decode(backend: NetlinkBackend) -> float:
     payload = v16_payload(backend)
     record = decode_taskstats(payload)
     assert record.version == backend.info.struct_version
-    number = 100_000
-    times = timeit.repeat(lambda: decode_taskstats(payload), number=number, repeat=REPEATS)
+    number = 20_000
+    times = timeit.repeat(lambda: decode_taskstats(payload), number=number, repeat=REPEATS * 4)
     print(f"decode: v{record.version} payload of {len(payload)} bytes")
     return min(times) / number
 
