@@ -20,7 +20,7 @@ class SampleReady(Message):
     Attributes:
         snapshot: the sampler's snapshot.
         tracked: bounded state the worker updated from it (shared, read-only in the UI).
-        t_ready: ``time.perf_counter()`` when the worker posted it (for the benchmark).
+        t_ready: ``time.perf_counter()`` when the sampler returned it (for the benchmark).
     """
 
     snapshot: Snapshot

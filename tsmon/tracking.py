@@ -14,11 +14,12 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 from tsmon_core.abi import DELAY_KINDS
 from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
-from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow, start_time
+from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
 from .columns import clean_text
 
@@ -80,23 +81,55 @@ class History:
         return list(ring[1]), list(ring[2])
 
 
-def _thread_sample(row: TaskRow) -> tuple[float, float, float]:
-    """(read bytes/s, write bytes/s, sum of delay %) of a thread over the interval."""
-    dt = row.dt
-    stats, prev = row.stats, row.prev
-    if not dt or (prev is None and not row.born):
-        return 0.0, 0.0, 0.0
-    rd = stats.read_bytes or 0
-    wr = stats.write_bytes or 0
-    delay = 0
-    for name in _DELAY_FIELDS:
-        delay += getattr(stats, name) or 0
-    if prev is not None:
-        rd -= prev.read_bytes or 0
-        wr -= prev.write_bytes or 0
-        for name in _DELAY_FIELDS:
-            delay -= getattr(prev, name) or 0
-    return max(rd, 0) / dt, max(wr, 0) / dt, max(delay, 0) * 100.0 / (dt * _NS)
+_IO_GET = attrgetter("read_bytes", "write_bytes")
+_DELAY_GET = attrgetter(*_DELAY_FIELDS)
+
+
+def _zero(values: tuple[int | None, ...]) -> tuple[int, ...]:
+    return tuple(v or 0 for v in values)
+
+
+def thread_samples(rows: Sequence[TaskRow]) -> list[tuple[float, float, float]]:
+    """(read bytes/s, write bytes/s, sum of delay %) of each thread over the interval.
+
+    Reads each record's fields with one C-level getter call (this runs on every refresh for
+    every thread). A thread without a baseline (first sight, or a reused id) gives zeros.
+    """
+    out: list[tuple[float, float, float]] = []
+    append = out.append
+    none3 = (0.0, 0.0, 0.0)
+    for r in rows:
+        dt = r[7]
+        prev = r[3]
+        if not dt or (prev is None and not r[5]):
+            append(none3)
+            continue
+        stats = r[2]
+        try:
+            rd, wr = _IO_GET(stats)
+            delays = _DELAY_GET(stats)
+            delay = sum(delays)
+            if prev is not None:
+                prd, pwr = _IO_GET(prev)
+                rd -= prd
+                wr -= pwr
+                delay -= sum(_DELAY_GET(prev))
+        except TypeError:  # a field the struct version lacks (None): the slow, careful way
+            rd, wr = _zero(_IO_GET(stats))
+            delay = sum(_zero(_DELAY_GET(stats)))
+            if prev is not None:
+                prd, pwr = _zero(_IO_GET(prev))
+                rd -= prd
+                wr -= pwr
+                delay -= sum(_zero(_DELAY_GET(prev)))
+        append(
+            (
+                rd / dt if rd > 0 else 0.0,
+                wr / dt if wr > 0 else 0.0,
+                delay * 100.0 / (dt * _NS) if delay > 0 else 0.0,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,15 +389,16 @@ class Tracked:
         samples: dict[tuple[str, int], tuple[int, float, float]] = {}
         procs: dict[int, list[float]] = {}
         total_read = total_write = 0.0
-        for row in snapshot.threads:
-            rd, wr, delay = _thread_sample(row)
+        threads = snapshot.threads
+        for row, (rd, wr, delay) in zip(threads, thread_samples(threads), strict=True):
             total_read += rd
             total_write += wr
             io = rd + wr
-            samples[("t", row.tid)] = (start_time(row.stats), io, delay)
-            acc = procs.get(row.tgid)
+            stats = row[2]
+            samples[("t", row[0])] = (stats.ac_btime64 or stats.ac_btime or 0, io, delay)
+            acc = procs.get(row[1])
             if acc is None:
-                procs[row.tgid] = [io, delay]
+                procs[row[1]] = [io, delay]
             else:
                 acc[0] += io
                 acc[1] += delay

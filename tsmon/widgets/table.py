@@ -64,6 +64,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         "vtable--header",
         "vtable--header-sorted",
         "vtable--cursor",
+        "vtable--cursor-focus",
         "vtable--dim",
         "vtable--odd",
     }
@@ -77,7 +78,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
     VirtualTable > .vtable--header { background: $panel; color: $foreground; text-style: bold; }
     VirtualTable > .vtable--header-sorted { background: $primary; color: $text; text-style: bold; }
     VirtualTable > .vtable--cursor { background: $primary 40%; }
-    VirtualTable:focus > .vtable--cursor { background: $primary 70%; text-style: bold; }
+    VirtualTable > .vtable--cursor-focus { background: $primary 70%; text-style: bold; }
     VirtualTable > .vtable--dim { color: $foreground 50%; }
     VirtualTable > .vtable--odd { background: $surface-lighten-1 40%; }
     """
@@ -128,6 +129,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self.cursor_key: Hashable | None = None
         self.cursor_row = 0
         self._widths: list[int] = []
+        self._styles: dict[str, Style] = {}
 
     # --- data ---------------------------------------------------------------------------
 
@@ -192,6 +194,12 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     # --- cursor -------------------------------------------------------------------------
 
@@ -280,10 +288,25 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
             parts.append(text)
         return " ".join(parts) + " "
 
+    def notify_style_update(self) -> None:
+        self._styles.clear()  # a theme or CSS change: recompute the cached styles
+        super().notify_style_update()
+
+    def _style(self, name: str) -> Style:
+        """The widget's base style, or a component's partial style (cached per theme)."""
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                style = self.get_component_rich_style(name, partial=True)
+            self._styles[name] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style("base")
         if y == 0:
             return self._header_strip(base).crop(scroll_x, scroll_x + width)
         index = scroll_y + y - 1
@@ -292,19 +315,19 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         row = self.rows[index]
         style = base
         if index % 2:
-            style += self.get_component_rich_style("vtable--odd", partial=True)
+            style += self._style("vtable--odd")
         if self._dim is not None and self._dim(row):
-            style += self.get_component_rich_style("vtable--dim", partial=True)
+            style += self._style("vtable--dim")
         if index == self.cursor_row:
-            style += self.get_component_rich_style("vtable--cursor", partial=True)
+            style += self._style("vtable--cursor-focus" if self.has_focus else "vtable--cursor")
         line = self._line_text(self._cells(row))
         line = set_cell_size(line, max(self.virtual_size.width, width))
         strip = Strip([Segment(line, style)], cell_len(line))
         return strip.crop(scroll_x, scroll_x + width)
 
     def _header_strip(self, base: Style) -> Strip:
-        header = base + self.get_component_rich_style("vtable--header", partial=True)
-        sorted_style = base + self.get_component_rich_style("vtable--header-sorted", partial=True)
+        header = base + self._style("vtable--header")
+        sorted_style = base + self._style("vtable--header-sorted")
         segments = []
         for col, width in zip(self.columns, self._widths, strict=False):
             label = col.label

@@ -8,12 +8,13 @@ list once, and VirtualTable formats only what is on screen.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from tsmon_core.metrics import delay_total_field
 from tsmon_core.sampler import Snapshot
 
-from ..columns import COLUMNS, DEFAULT_COLUMNS, ColumnSpec, RowContext, user_name
+from ..columns import COLUMNS, DEFAULT_COLUMNS, ColumnSpec, RowContext, sort_values, user_name
 from .table import TableColumn, VirtualTable
 
 __all__ = ["ACTIVE_FIELDS", "TaskTable", "row_matches"]
@@ -27,6 +28,8 @@ ACTIVE_FIELDS: tuple[str, ...] = (
         for k in ("blkio", "swapin", "freepages", "thrashing", "compact", "wpcopy")
     ),
 )
+
+_ACTIVE_GET = attrgetter(*ACTIVE_FIELDS)
 
 
 def row_matches(row: Any, needle: str, ctx: RowContext) -> bool:
@@ -96,20 +99,32 @@ class TaskTable(VirtualTable[Any]):
             pids = self.pids
             rows = [r for r in rows if r.tid in pids or r.tgid in pids]
         if self.only_active:
-            get = "accum" if ctx.accumulated else "delta"
-            rows = [r for r in rows if any(getattr(r, get)(f) for f in ACTIVE_FIELDS)]
+            rows = self._active(snapshot, rows)
         needle = self.filter_text.strip().lower()
         if needle:
             rows = [r for r in rows if row_matches(r, needle, ctx)]
         spec = COLUMNS[self.sort_key]
         descending = (not spec.text) != self.reverse
-        if spec.key == "tid":
-            keyed = sorted(rows, key=lambda r: r.tid, reverse=descending)
-        else:
-            sort_key = spec.sort_key
-            keyed = sorted(rows, key=lambda r: r.tid)
-            keyed.sort(key=lambda r: sort_key(r, ctx), reverse=descending)
-        return keyed
+        keys = sort_values(spec, rows, ctx)  # ties keep the snapshot's (task-id) order
+        order = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
+        return [rows[i] for i in order]
+
+    def _active(self, snapshot: Snapshot, rows: Sequence[Any]) -> list[Any]:
+        """Rows whose I/O or non-CPU delay counters grew (since start when accumulated)."""
+        acc = self.ctx.accumulated
+        base_index = 4 if acc else 3
+        active_tgids: set[int] = set()
+        active_tids: set[int] = set()
+        for r in snapshot.threads:
+            now = _ACTIVE_GET(r[2])
+            base = r[base_index]
+            grew = (acc or r[5]) and any(now) if base is None else now != _ACTIVE_GET(base)
+            if grew:
+                active_tids.add(r[0])
+                active_tgids.add(r[1])
+        if self.ctx.processes:
+            return [r for r in rows if r.tgid in active_tgids]
+        return [r for r in rows if r.tid in active_tids]
 
     def show(self, snapshot: Snapshot | None = None) -> None:
         """Show a new snapshot (or re-derive the rows of the current one)."""
