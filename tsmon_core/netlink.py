@@ -21,11 +21,13 @@ import threading
 import time
 from array import array
 from collections.abc import Sequence
+from contextlib import suppress
 
 from . import abi
 from .decode import CgroupstatsMessage, ErrorReply, decode_datagram, decode_reply_fast, iter_attrs
 from .encode import encode_request
 from .errors import (
+    BackendError,
     CgroupUnsupportedError,
     CpumaskError,
     DecodeError,
@@ -83,10 +85,11 @@ def _open_socket() -> socket.socket:
         raise FamilyUnavailableError(f"no generic netlink in this kernel: {exc}") from exc
     try:
         sock.bind((0, 0))
-        sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)  # errors echo only the header
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise BackendError(f"cannot bind a generic netlink socket: {exc}") from exc
+    with suppress(OSError):  # Linux >= 4.2: errors echo only the request's header
+        sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
     return sock
 
 

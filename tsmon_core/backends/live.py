@@ -19,8 +19,11 @@ _POSSIBLE = "/sys/devices/system/cpu/possible"
 
 def possible_cpus() -> tuple[str, int]:
     """The possible CPUs as the kernel lists them ("0-1") and how many there are."""
-    with open(_POSSIBLE, encoding="ascii") as f:
-        cpulist = f.read().strip()
+    try:
+        with open(_POSSIBLE, encoding="ascii") as f:
+            cpulist = f.read().strip()
+    except OSError:  # no sysfs: assume the CPUs Python can count
+        cpulist = f"0-{max((os.cpu_count() or 1) - 1, 0)}"
     count = 0
     for part in cpulist.split(","):
         low, _, high = part.partition("-")
