@@ -578,3 +578,39 @@ def test_report_and_batch_never_load_the_ui_or_pyroute2(args: list[str]) -> None
     loaded = _imported(*args)
     for heavy in ("textual", "rich", "humanize", "pyroute2"):
         assert heavy not in loaded, f"tsmon {args[0]} imported {heavy}"
+
+
+def test_report_from_a_recording(tmp_path: Path) -> None:
+    """--from FILE: the last frame by default, --at picks an earlier one; same layout."""
+    session = pytest.importorskip("tsmon_core.session")
+    from tsmon_core.backends import open_backend
+
+    backend = open_backend("sim", seed=3)
+    path = tmp_path / "rec.jsonl"
+    writer = session.SessionWriter(str(path), info=backend.info, interval=1.0)
+    frames = []
+    for _ in range(4):
+        frame = backend.collect()
+        writer.write(frame, delayacct=backend.delayacct())
+        frames.append(frame)
+    writer.close()
+    backend.close()
+    tid = next(t for t in sorted(frames[-1].tasks) if t in frames[0].tasks)
+    last, first = frames[-1].tasks[tid], frames[0].tasks[tid]
+
+    done = tsmon("report", "--from", str(path), "-d", "-i", "-p", str(tid))
+    assert done.returncode == 0, done.stderr
+    assert "REPLAYED" in done.stderr
+    (record,) = split_report("\n".join(done.stdout.splitlines()[2:]))
+    assert int(record["delays"]["CPU"]["count"]) == last.cpu_count  # type: ignore[index]
+    assert record["io"][2] == (last.write_bytes or 0)  # type: ignore[index]
+
+    at_start = tsmon("report", "--from", str(path), "--at", "0", "--json", "-p", str(tid))
+    obj = json.loads(at_start.stdout)
+    assert obj["backend"] == "replay" and obj["cpu_count"] == first.cpu_count
+    assert obj["cpu_delay_total"] == first.cpu_delay_total
+
+    bad = tsmon("report", "--from", str(path), "--at", "soon", "-p", str(tid))
+    assert bad.returncode == 2 and "--at 'soon' is not a time" in bad.stderr
+    needs_from = tsmon("report", "--at", "5", "-p", str(tid))
+    assert needs_from.returncode == 2 and "needs --from FILE" in needs_from.stderr

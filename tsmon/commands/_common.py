@@ -152,6 +152,9 @@ def announce_backend(backend: Any, *, quiet: bool = False) -> None:
     if info.kind == "sim":
         why = f" ({info.reason})" if info.reason else ""
         click.echo(f"tsmon: data are SIMULATED, not from this machine's kernel{why}", err=True)
+    elif info.kind == "replay":
+        why = f" ({info.reason})" if info.reason else ""
+        click.echo(f"tsmon: data are REPLAYED from a recording, not live{why}", err=True)
     if backend.delayacct() is False:
         click.echo(DELAYACCT_OFF_MESSAGE, err=True)
 

@@ -160,6 +160,19 @@ class _Out:
     help="Also write each record's raw struct taskstats bytes to FILE.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per record.")
+@click.option(
+    "--from",
+    "from_file",
+    metavar="FILE",
+    help="Report from a recording (tsmon record) instead of the kernel: -p, -t or -C.",
+)
+@click.option(
+    "--at",
+    "at_time",
+    metavar="TIME",
+    help="With --from: the frame at TIME, seconds from the start (90, 1m30s) or a wall-clock "
+    "time (HH:MM:SS, YYYY-MM-DDTHH:MM:SS); default: the last frame.",
+)
 @backend_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[CMD [ARGS]...]")
 @click.pass_context
@@ -179,6 +192,8 @@ def report(
     verbose: bool,
     write: str | None,
     as_json: bool,
+    from_file: str | None,
+    at_time: str | None,
     backend_kind: str,
     seed: int,
     command: tuple[str, ...],
@@ -193,6 +208,11 @@ def report(
     tsmon report -d -i -c CMD ARGS   run CMD and report what it did
     """
     _check(pid, tgid, cgroup, run, cpumask, listen, rcvbuf, command)
+    if at_time is not None and from_file is None:
+        usage_error("--at picks a moment of a recording: it needs --from FILE")
+    if from_file is not None and (run or cpumask is not None):
+        usage_error("a recording holds tasks and cgroups, not a live listener: use -p, -t or -C")
+    at = _parse_at(at_time) if at_time is not None else None
     if run:
         _check_command(command[0])
     out = _Out(as_json, None)
@@ -203,8 +223,17 @@ def report(
         out.flush()
     raw = _open_raw(write) if write else None
     out.raw = raw
-    backend = open_backend_or_exit(backend_kind, seed)
-    out.backend = backend
+    if from_file is not None:
+        if not os.path.isfile(from_file):
+            fail(
+                f"{from_file}: no such recording (make one with tsmon record FILE)", EXIT_BAD_INPUT
+            )
+        backend = open_backend_or_exit("replay", seed, path=from_file)
+        out.backend = backend
+        _seek(backend, at)
+    else:
+        backend = open_backend_or_exit(backend_kind, seed)
+        out.backend = backend
     try:
         if verbose:
             _debug_backend(out, backend)
@@ -275,6 +304,55 @@ def _check(
         usage_error("-l listens for exits: it needs -m CPUMASK")
     if rcvbuf is not None and rcvbuf < 0:
         usage_error(f"invalid receive buffer size {rcvbuf} (give a number of bytes >= 0)")
+
+
+def _parse_at(text: str) -> tuple[float, str]:
+    """--at TIME as (seconds, clock): "elapsed" from the first frame, or "wall" (epoch)."""
+    import re
+    import time as _time
+
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value), "elapsed"
+    span = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", value)
+    if value and span:
+        hours, minutes, seconds = (float(x) if x else 0.0 for x in span.groups())
+        return hours * 3600 + minutes * 60 + seconds, "elapsed"
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return _time.mktime(_time.strptime(value, fmt)), "wall"
+        except ValueError:
+            pass
+    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value):
+        return -1.0, value  # a time of day: placed on the recording's dates by _seek
+    usage_error(
+        f"--at {text!r} is not a time (give seconds from the start like 90 or 1m30s, "
+        "or a clock time like 14:05:00 or 2026-11-26T14:05:00)"
+    )
+    raise AssertionError  # pragma: no cover - usage_error raises
+
+
+def _seek(backend: Any, at: tuple[float, str] | None) -> None:
+    """Make the replay's current frame the last one, or the one at ``at``."""
+    import time as _time
+
+    if backend.frame_count == 0:
+        fail(f"{backend.path}: the recording holds no frames", EXIT_BAD_INPUT)
+    if at is None:
+        backend.seek(backend.frame_count - 1)
+    elif at[1] in ("elapsed", "wall"):
+        backend.seek_time(at[0], clock=at[1])
+    else:
+        start = backend.frame_time(0)[1]
+        day = _time.localtime(start)
+        parts = [int(p) for p in at[1].split(":")] + [0]
+        wall = _time.mktime(
+            (day.tm_year, day.tm_mon, day.tm_mday, parts[0], parts[1], parts[2], 0, 0, -1)
+        )
+        if wall < start - 1:
+            wall += 86400  # the recording ran past midnight
+        backend.seek_time(wall, clock="wall")
+    backend.collect()
 
 
 def _check_command(name: str) -> None:
