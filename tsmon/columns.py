@@ -42,8 +42,15 @@ __all__ = [
 
 
 def clean_text(text: str | None) -> str:
-    """Untrusted text (a command name or line) with every control character removed."""
-    return sanitize(text)
+    """Untrusted text (a command name or line) with every control character removed.
+
+    Lone surrogates (undecodable bytes smuggled through) become U+FFFD, so writing the
+    screen can never fail on them.
+    """
+    text = sanitize(text)
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def markup_safe(text: str | None) -> str:

@@ -6,8 +6,11 @@ Only the CLI's ``top`` entry imports this module, so ``report`` and ``batch`` ne
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
+
+from tsmon_core.errors import CgroupUnsupportedError, TsmonError
 
 from ._common import (
     EXIT_USAGE,
@@ -19,6 +22,18 @@ from ._common import (
 )
 
 __all__ = ["top"]
+
+#: cgroup v1 hierarchies of the simulated machine, shown when no --cgroup is given.
+_SIM_CGROUPS = ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio")
+
+
+def _answers(backend: Any, path: str) -> bool:
+    """Whether cgroupstats works on a path."""
+    try:
+        backend.cgroup_stats(path)
+    except TsmonError:
+        return False
+    return True
 
 
 @click.command("top", cls=OneLineCommand)
@@ -74,10 +89,23 @@ def top(
             EXIT_USAGE,
         )
     backend = open_backend_or_exit(backend_kind, seed)
-    # cgroup2 directories get derived counts in the TUI; everything else goes to cgroupstats
-    # (v1 directories, and the simulator's own paths)
-    v2 = [c for c in cgroups if cgroup_version(c) == 2]
-    v1 = [c for c in cgroups if c not in v2]
+    # cgroupstats answers on cgroup v1 directories; cgroup2 ones (EINVAL) get counts derived
+    # from their member tasks in the TUI. A missing directory is a one-line error.
+    v1: list[str] = []
+    v2: list[str] = []
+    named = list(cgroups)
+    if not named and backend.info.kind == "sim":
+        named = [p for p in _SIM_CGROUPS if _answers(backend, p)]
+    for path in named:
+        if cgroup_version(path) == 2:
+            v2.append(path)
+            continue
+        try:
+            backend.cgroup_stats(path)
+        except CgroupUnsupportedError:
+            v2.append(path)
+        else:
+            v1.append(path)
     sampler = Sampler(backend, cgroups=v1)
     try:
         from ..app import TsmonApp
@@ -91,7 +119,7 @@ def top(
             only_active=only,
             accumulated=accumulated,
             pids=pids,
-            cgroup2_dirs=v2 if cgroups else None,
+            cgroup2_dirs=v2 if named else None,
         )
         app.run()
     finally:
