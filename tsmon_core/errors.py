@@ -154,3 +154,16 @@ class CgroupPathError(BackendError):
 
 class NoReplyError(BackendError):
     """The kernel did not answer a request within the timeout."""
+
+
+# --- appended for recorded sessions (session.py, backends/replay.py) -------------------------
+__all__ += ["EndOfRecordingError"]
+
+
+class EndOfRecordingError(TsmonError):
+    """A replay was asked for a frame after the recording's last one."""
+
+    def __init__(self, frames: int | None = None, message: str | None = None) -> None:
+        self.frames = frames
+        shown = f" ({frames} frames)" if frames is not None else ""
+        super().__init__(message or f"the recording has no more frames{shown}")

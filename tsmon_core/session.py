@@ -960,8 +960,6 @@ class _GzipSource(_Source):
             if not self._pending:
                 self._pending = self._f.read(_CHUNK)
                 if not self._pending:
-                    if not self._d.eof and self._mout:
-                        self.truncated = True
                     self._eof = True
                     return False
             data = self._pending
@@ -1056,9 +1054,14 @@ def read_header(path: str | os.PathLike[str]) -> SessionHeader:
 
 # --- reading: frames -----------------------------------------------------------------------
 
-_PREFIX = re.compile(rb'\{"(key|delta|layout|end)":')
+# The first key of a line names it; frame lines start with their number and times.
+_KIND = re.compile(rb'\s*\{\s*"(key|delta|layout|end)"\s*:\s*(\d+)?')
+_NUMBER = rb"(-?[0-9][0-9.eE+-]*|NaN|-?Infinity)"
 _TIMES = re.compile(
-    rb'^\{"(?:key|delta)":(\d+),"tm":([-+0-9.eE]+|NaN|-?Infinity),"tw":([-+0-9.eE]+|NaN|-?Infinity)[,}]'
+    rb'\s*\{\s*"(key|delta)"\s*:\s*(\d+)\s*,\s*"tm"\s*:\s*'
+    + _NUMBER
+    + rb'\s*,\s*"tw"\s*:\s*'
+    + _NUMBER
 )
 
 
@@ -1128,6 +1131,7 @@ class SessionReader:
         self._da: bool | None = self.header.delayacct
         self._last_no = -1
         self._peeked: tuple[Position, bytes | None, Position] | None = None
+        self._pending: RawFrame | None = None  # rebuilt by seek(), served by read()
 
     @staticmethod
     def _after(src: _Source, pos: Position, line: bytes) -> Position:
@@ -1155,7 +1159,8 @@ class SessionReader:
 
     @property
     def ended_cleanly(self) -> bool:
-        """The recording's end line was seen."""
+        """The recording has its end line (indexes the whole file the first time)."""
+        self.scan()
         return self.end is not None
 
     @property
@@ -1233,22 +1238,22 @@ class SessionReader:
             return
         m = _TIMES.match(line)
         if m is not None:
-            no = int(m[1])
+            no = int(m[2])
             if self._frame_no and no <= self._frame_no[-1]:
                 self._bad_lines.add(pos)
                 return
             try:
-                tm, tw = float(m[2]), float(m[3])
+                tm, tw = float(m[3]), float(m[4])
             except ValueError:
                 tm = tw = _NAN
             self._frame_no.append(no)
             self._t_mono.append(tm)
             self._t_wall.append(tw)
-            if line.startswith(b'{"key"'):
+            if m[1] == b"key":
                 self._keys.append(no)
                 self._key_pos.append(pos)
             return
-        p = _PREFIX.match(line)
+        p = _KIND.match(line)
         kind = p[1] if p else None
         if kind == b"layout":
             self._layout_line(pos, line)
@@ -1311,6 +1316,7 @@ class SessionReader:
         self._last_no = -1
 
     def _set_cursor(self, pos: Position) -> None:
+        self._pending = None
         self._cursor = pos
         self._state_no = None
         self._tasks = {}
@@ -1328,7 +1334,11 @@ class SessionReader:
             self.rewind()
             return 0
         number = min(number, self._frame_no[-1])
-        here = self._state_no
+        pending = self._pending
+        if pending is not None and self._state_no == number:
+            return number
+        self._pending = None
+        here = self._state_no if pending is None else None
         if here is None or here != number - 1:
             k = bisect.bisect_right(self._keys, number) - 1
             if number == 0 or k < 0:
@@ -1337,23 +1347,16 @@ class SessionReader:
                 self._set_cursor(self._key_pos[k])
             while self._state_no is None or self._state_no < number - 1:
                 got = self._advance(stop_before=number)
-                if got is _EOF:
-                    self._last_no = -1 if self._state_no is None else self._state_no
-                    return self.frame_count
-                if got is _STOP:
+                if got is _EOF or got is _STOP:
                     break
-        self._last_no = -1 if self._state_no is None else self._state_no
-        if self._state_no == number - 1:
-            return number
-        return self._peek_number()
-
-    def _peek_number(self) -> int:
-        peeked = self._peeked
-        if peeked is not None and peeked[0] == self._cursor and peeked[1] is not None:
-            no = _frame_no_of(peeked[1])
-            if no is not None:
-                return no
-        return self.frame_count
+        # Rebuild the frame to serve now: it may be lost (a corrupt line), then a later one is.
+        frame = self.read()
+        if frame is None:
+            return self.frame_count
+        self._pending = frame
+        assert self._state_no is not None
+        self._last_no = self._state_no - 1
+        return self._state_no
 
     def seek_time(self, t: float, *, clock: str = "elapsed") -> int:
         """Seek to the last frame at or before time ``t`` (the first frame if none is).
@@ -1377,6 +1380,12 @@ class SessionReader:
 
     def read(self) -> RawFrame | None:
         """The next frame, or None at the end."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            assert self._state_no is not None
+            self._last_no = self._state_no
+            return pending
         while True:
             got = self._advance(stop_before=None)
             if got is _EOF:
@@ -1422,25 +1431,22 @@ class SessionReader:
         if got is None:
             return _EOF
         pos, line, nxt = got
+        # A bad line changes no state: the delta after a lost frame finds its predecessor
+        # missing (frame numbers are consecutive) and is skipped until the next keyframe.
         if line is None or pos in self._bad_lines:
             self._cursor = nxt
-            self._state_no = None
             return _NOTHING
-        head = line[:12]
-        if head.startswith(b'{"key"'):
-            kind = "key"
-        elif head.startswith(b'{"delta"'):
-            kind = "delta"
-        else:
+        m = _KIND.match(line)
+        kind = m[1].decode() if m is not None else ""
+        if kind not in ("key", "delta"):
             self._cursor = nxt
-            if head.startswith(b'{"layout"'):
+            if kind == "layout":
                 self._layout_line(pos, line)
             return _NOTHING
-        no = _frame_no_of(line)
+        no = int(m[2]) if m is not None and m[2] is not None else None
         if no is None:
             self._cursor = nxt
             self._bad_lines.add(pos)
-            self._state_no = None
             return _NOTHING
         if stop_before is not None and no >= stop_before:
             self._peeked = (pos, line, nxt)
@@ -1448,7 +1454,6 @@ class SessionReader:
         self._cursor = nxt
         if kind == "delta" and self._state_no != no - 1:
             self._skipped.add(no)
-            self._state_no = None
             return _NOTHING
         try:
             obj = _LOADS(line)
@@ -1457,7 +1462,6 @@ class SessionReader:
             frame = self._apply(obj, kind == "key", materialize=stop_before is None)
         except (_Corrupt, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._bad_lines.add(pos)
-            self._state_no = None
             return _NOTHING
         self._state_no = no
         if frame is None:
@@ -1676,12 +1680,11 @@ _COMM_INDEX: dict[type[TaskStats], int | None] = {
     for v in abi.LAYOUTS
     for n in (False, True)
 }
-_FRAME_NO = re.compile(rb'^\{"(?:key|delta)":(\d+)')
 
 
 def _frame_no_of(line: bytes) -> int | None:
-    m = _FRAME_NO.match(line)
-    return int(m[1]) if m else None
+    m = _KIND.match(line)
+    return int(m[2]) if m is not None and m[2] is not None and m[1] in (b"key", b"delta") else None
 
 
 def _place(tasks: dict[int, TaskStats], after: list[Any]) -> dict[int, TaskStats]:

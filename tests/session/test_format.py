@@ -1,0 +1,451 @@
+"""The session format: every frame rebuilt exactly, keyframes and deltas, gzip, seeking."""
+
+from __future__ import annotations
+
+import builtins
+import gzip
+import json
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from tsmon_core import abi
+from tsmon_core.backends import BackendInfo, RawFrame
+from tsmon_core.model import CgroupStats, ExitEvent, TaskStats, layout_class
+from tsmon_core.session import (
+    FORMAT_NAME,
+    SCHEMA_VERSION,
+    SessionReader,
+    SessionWriter,
+    read_header,
+)
+
+from .conftest import assert_same_frames, simulate
+
+INFO = BackendInfo(
+    kind="netlink",
+    kernel_release="6.18.0-test",
+    struct_version=17,
+    cpus="0-3",
+    nr_cpus=4,
+    delayacct=True,
+    reason="",
+    hostname="testhost",
+)
+
+
+def rec(tid: int, version: int = 17, **fields: object) -> TaskStats:
+    """A record of a sleeping-looking task."""
+    base: dict[str, object] = {
+        "ac_comm": f"task{tid}",
+        "ac_pid": tid,
+        "ac_tgid": tid,
+        "ac_btime": 1_700_000_000,
+        "ac_btime64": 1_700_000_000,
+        "ac_etime": 5_000_000,
+        "ac_tgetime": 5_000_000,
+        "cpu_count": 3,
+        "cpu_run_real_total": 123_456_789,
+        "hiwater_rss": 2048,
+    }
+    base.update(fields)
+    names = set(layout_class(version, False).layout.names)
+    return TaskStats.from_fields(version, **{k: v for k, v in base.items() if k in names})
+
+
+def aged(record: TaskStats, us: int, btime: int = 0) -> TaskStats:
+    """The record a second later for a task that slept."""
+    changes: dict[str, object] = {"ac_etime": record.ac_etime + us}
+    if record.ac_tgetime is not None:
+        changes["ac_tgetime"] = record.ac_tgetime + us
+    if btime and record.ac_btime is not None:
+        changes["ac_btime"] = record.ac_btime + btime
+        if record.ac_btime64 is not None:
+            changes["ac_btime64"] = record.ac_btime64 + btime
+    return record.replace(**changes)
+
+
+def frame(t: float, tasks: dict[int, TaskStats], **extra: object) -> RawFrame:
+    tgids = {tid: r.ac_tgid or tid for tid, r in tasks.items()}
+    return RawFrame(t_mono=t, t_wall=1_700_000_000.0 + t, tasks=tasks, tgids=tgids, **extra)  # type: ignore[arg-type]
+
+
+def write(path: Path, frames: list[RawFrame], **options: object) -> None:
+    with SessionWriter(path, info=INFO, interval=1.0, **options) as writer:  # type: ignore[arg-type]
+        for f in frames:
+            writer.write(f, delayacct=True)
+
+
+def read_all(path: Path) -> tuple[list[RawFrame], SessionReader]:
+    reader = SessionReader(path)
+    return list(reader), reader
+
+
+# --- round trips --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", range(1, abi.LATEST_VERSION + 1))
+def test_every_struct_version_survives(tmp_path: Path, version: int) -> None:
+    path = tmp_path / f"v{version}.jsonl"
+    frames = simulate(path, frames=12, version=version, tasks=60, keyframe_every=5)
+    got, reader = read_all(path)
+    assert_same_frames(frames, got)
+    assert reader.problems() == []
+    assert reader.header.struct_version == version
+    assert all(type(r).layout.version == version for f in got for r in f.tasks.values())
+
+
+@pytest.mark.parametrize("name", ["s.jsonl", "s.jsonl.gz"])
+def test_simulator_round_trip_with_exits_and_cgroups(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    frames = simulate(path, frames=40, tasks=150, churn=3.0, cgroups=("/sys/fs/cgroup/cpu",))
+    assert sum(len(f.exits) for f in frames) > 0, "the workload should have exits"
+    assert any(f.cgroups for f in frames)
+    got, reader = read_all(path)
+    assert_same_frames(frames, got)
+    assert reader.ended_cleanly and reader.problems() == []
+    assert reader.frame_count == 40
+
+
+def test_header_names_the_recording(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    write(path, [frame(1.0, {1: rec(1)})])
+    first = json.loads(path.read_text().splitlines()[0])
+    assert first["format"] == FORMAT_NAME and first["schema"] == SCHEMA_VERSION
+    assert list(first["layouts"]) == ["17"]
+    assert ["cpu_delay_max_ts", "T"] in first["layouts"]["17"]
+    header = read_header(path)
+    assert header.hostname == "testhost"
+    assert header.kernel_release == "6.18.0-test"
+    assert header.struct_version == 17
+    assert header.interval == 1.0
+    assert header.backend == "netlink"
+    assert header.tsmon_version
+    assert header.started_wall > 1_000_000_000
+    # no field name repeated per task: the frame holds arrays
+    key = path.read_text().splitlines()[1]
+    assert '"ac_comm"' not in key and '"task1"' in key
+
+
+def test_sleeping_tasks_cost_a_few_bytes(tmp_path: Path) -> None:
+    tasks = {tid: rec(tid, ac_etime=tid * 1000, ac_tgetime=tid * 1000) for tid in range(1, 501)}
+    frames = [frame(0.0, tasks)]
+    for i in range(1, 30):
+        prev = frames[-1].tasks
+        frames.append(frame(float(i), {t: aged(r, 1_000_000 + t % 7) for t, r in prev.items()}))
+    path = tmp_path / "sleep.jsonl"
+    write(path, frames, keyframe_every=30)
+    lines = path.read_text().splitlines()
+    deltas = [line for line in lines if line.startswith('{"delta"')]
+    per_task = max(len(line) for line in deltas) / 500
+    assert per_task < 8, per_task
+    assert all('"c"' not in line for line in deltas)  # no task took the slow path
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+
+
+def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
+    a, b, c = rec(10), rec(11, ac_tgid=10), rec(20)
+    f0 = frame(0.0, {10: a, 11: b, 20: c})
+    # b's start time wobbles, c runs, a thread 12 joins process 10 in the middle, 20 execs
+    b1 = aged(b, 1_000_003, btime=1)
+    c1 = aged(c, 999_000).replace(cpu_count=9, read_bytes=4096, ac_comm="renamed")
+    f1 = frame(
+        1.0,
+        {10: aged(a, 1_000_000), 11: b1, 12: rec(12, ac_tgid=10), 20: c1},
+        exits=[ExitEvent(tid=30, stats=rec(30, ac_exitcode=256), tgid=30, lost=2, t_mono=0.5)],
+        lost=2,
+        cmdlines={10: "a --b", 20: "renamed x"},
+        cgroups={"/sys/fs/cgroup/cpu": CgroupStats(1, 2, 3, 4, 5)},
+    )
+    # 11 goes, the order changes, a record of another layout, a tgid that moves
+    f2 = frame(
+        2.0,
+        {20: aged(c1, 1_000_000), 12: aged(f1.tasks[12], 1), 10: rec(10, version=16)},
+        exits=[
+            ExitEvent(
+                tid=11,
+                stats=rec(11, ac_exitcode=9, ac_flag=abi.AGROUP),
+                tgid=10,
+                group_stats=rec(10, version=17, ac_comm=""),
+                t_mono=1.5,
+            )
+        ],
+    )
+    f2.tgids[12] = 99
+    f2.tgids[77] = 77  # listed but did not answer
+    f3 = frame(3.0, dict(f2.tasks))  # nothing changed at all
+    f3.tgids.update(f2.tgids)
+    del f3.tgids[77]
+    frames = [f0, f1, f2, f3]
+    path = tmp_path / "kinds.jsonl"
+    write(path, frames, keyframe_every=100)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    d1, d2 = lines[2], next(obj for obj in lines if obj.get("delta") == 2)
+    assert {"j", "c", "n", "a", "exits", "cmd", "cg", "lost"} <= d1.keys()
+    assert {"g", "o", "n", "tg", "exits"} <= d2.keys()
+    assert any(obj.get("layout") == "16" for obj in lines)
+    got, reader = read_all(path)
+    assert_same_frames(frames, got)
+    assert got[3].tgids == f3.tgids and 77 not in got[3].tgids
+    assert reader.delayacct is True
+
+
+def test_newer_kernel_records_keep_their_flag(tmp_path: Path) -> None:
+    newer = layout_class(17, True)
+    record = tuple.__new__(newer, (18, *tuple(rec(1))[1:]))
+    info = BackendInfo("netlink", "7.9", 18, "0", 1, True)
+    path = tmp_path / "newer.jsonl"
+    with SessionWriter(path, info=info, interval=1.0) as writer:
+        writer.write(frame(0.0, {1: record}))
+        writer.write(frame(1.0, {1: aged(record, 5)}))
+    got, _ = read_all(path)
+    assert type(got[0].tasks[1]) is newer and got[0].tasks[1].version == 18
+    assert got[1].tasks[1].ac_etime == record.ac_etime + 5
+    assert read_header(path).default_layout == "17+"
+
+
+def test_command_names_survive_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    weird = b"\xff\xfe[red]x\x1b[2J\0junk".ljust(32, b"\0")
+    r1 = tuple.__new__(type(rec(1)), tuple(weird if i == 12 else v for i, v in enumerate(rec(1))))
+    path = tmp_path / "comm.jsonl"
+    write(path, [frame(0.0, {1: r1})])
+    got, _ = read_all(path)
+    assert got[0].tasks[1][12] == weird
+
+
+def test_fields_listed_in_another_order_are_mapped_by_name(tmp_path: Path) -> None:
+    """A file from a tsmon whose field table differs still reads, by field name."""
+    path = tmp_path / "plain.jsonl"
+    r0 = rec(5, read_bytes=100)
+    r1 = aged(r0, 1_000_000).replace(read_bytes=300)
+    r2 = aged(r1, 1_000_000, btime=1)
+    write(path, [frame(0.0, {5: r0}), frame(1.0, {5: r1}), frame(2.0, {5: r2})])
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    fields = lines[0]["layouts"]["17"]
+    names = []
+    for name, code in fields:
+        names += [f"{name}.sec", f"{name}.nsec"] if code == "T" else [name]
+    order = list(range(len(fields)))
+    order[1], order[-1] = order[-1], order[1]  # swap ac_exitcode and the last timespec
+    reordered = [fields[i] for i in order]
+    new_names: list[str] = []
+    for name, code in reordered:
+        new_names += [f"{name}.sec", f"{name}.nsec"] if code == "T" else [name]
+    where = [names.index(n) for n in new_names]
+    lines[0]["layouts"]["17"] = reordered
+    for obj in lines[1:]:
+        for entry in obj.get("tasks", []):
+            entry[1:] = [entry[1:][i] for i in where]
+        for entry in obj.get("c", []):
+            for k in range(1, len(entry), 2):
+                entry[k] = new_names.index(names[entry[k]])
+    path.write_text("".join(json.dumps(obj) + "\n" for obj in lines))
+    got, reader = read_all(path)
+    assert reader.problems() == []
+    assert [f.tasks[5] for f in got] == [r0, r1, r2]
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def test_file_is_private_even_when_it_existed(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text("something\n")
+    path.chmod(0o644)
+    write(path, [frame(0.0, {1: rec(1)})])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    fresh = tmp_path / "new.jsonl.gz"
+    old_umask = os.umask(0)
+    try:
+        write(fresh, [frame(0.0, {1: rec(1)})])
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("name", ["f.jsonl", "f.jsonl.gz"])
+def test_each_frame_is_on_disk_as_soon_as_it_is_written(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    frames = simulate(None, frames=5, tasks=40)
+    writer = SessionWriter(path, info=INFO, interval=1.0, keyframe_every=2)
+    try:
+        for n, f in enumerate(frames, 1):
+            writer.write(f)
+            got, reader = read_all(path)  # another process would see the same bytes
+            assert_same_frames(frames[:n], got)
+            assert not reader.ended_cleanly
+            assert reader.problems() == [
+                "the recording has no end line (the recorder did not stop cleanly)"
+            ]
+    finally:
+        writer.close()
+    assert SessionReader(path).ended_cleanly
+
+
+def test_gzip_is_transparent_and_standard(tmp_path: Path) -> None:
+    plain, packed = tmp_path / "a.jsonl", tmp_path / "a.jsonl.gz"
+    frames = simulate(None, frames=25, tasks=80)
+    write(plain, frames, keyframe_every=6)
+    write(packed, frames, keyframe_every=6)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    assert packed.stat().st_size < plain.stat().st_size / 2
+    # any gzip tool reads it (one member per keyframe)
+    text = gzip.decompress(packed.read_bytes()).decode()
+    assert [json.loads(x).get("key") for x in text.splitlines() if '"key"' in x[:8]] == [
+        0,
+        6,
+        12,
+        18,
+        24,
+    ]
+    assert_same_frames(frames, read_all(packed)[0])
+    # compressed with another tool: one member, still read; the name does not matter
+    other = tmp_path / "renamed.data"
+    other.write_bytes(gzip.compress(plain.read_bytes()))
+    assert_same_frames(frames, read_all(other)[0])
+    reader = SessionReader(other)
+    assert reader.seek(17) == 17 and reader.read() == frames[17]
+
+
+# --- seeking ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["k.jsonl", "k.jsonl.gz"])
+def test_seek_to_any_frame(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    frames = simulate(path, frames=45, tasks=60, keyframe_every=8)
+    reader = SessionReader(path)
+    assert reader.frames_indexed == 0  # nothing read yet
+    order = list(range(45))
+    random.Random(3).shuffle(order)
+    for number in [*order, 44, 0, 44]:
+        assert reader.seek(number) == number
+        got = reader.read()
+        assert got == frames[number] and list(got.tasks) == list(frames[number].tasks)
+        assert reader.position == number
+    assert reader.frame_count == 45
+    assert reader.seek(1000) == 44  # clamped
+    assert reader.read() == frames[44]
+    assert reader.read() is None
+
+
+def test_seek_by_time(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    frames = simulate(path, frames=20, tasks=30)
+    reader = SessionReader(path)
+    assert reader.seek_time(5.5) == 5  # elapsed seconds from the first frame
+    assert reader.read() == frames[5]
+    assert reader.seek_time(frames[12].t_mono, clock="mono") == 12
+    assert reader.seek_time(frames[3].t_wall + 0.2, clock="wall") == 3
+    assert reader.seek_time(-10) == 0
+    assert reader.seek_time(1e9) == 19
+
+
+# --- damaged and foreign files ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_last_line_replays_every_complete_frame(tmp_path: Path, gz: bool) -> None:
+    plain = tmp_path / "t.jsonl"
+    frames = simulate(plain, frames=15, tasks=50, keyframe_every=4)
+    data = plain.read_bytes()
+    lines = data.splitlines(keepends=True)
+    cut = b"".join(lines[:-2]) + lines[-2][: len(lines[-2]) // 2]  # frame 14 cut, no end line
+    path = tmp_path / ("cut.jsonl.gz" if gz else "cut.jsonl")
+    if gz:
+        whole = gzip.compress(data)
+        # a gzip stream cut in the middle of the last frame's bytes
+        path.write_bytes(whole[: len(gzip.compress(cut)) - 8])
+        reader = SessionReader(path)
+        got = list(reader)
+        assert 10 <= len(got) <= 14
+        assert_same_frames(frames[: len(got)], got)
+    else:
+        path.write_bytes(cut)
+        reader = SessionReader(path)
+        got = list(reader)
+        assert_same_frames(frames[:14], got)
+    assert reader.truncated
+    problems = reader.problems()
+    assert len(problems) == 1 and "truncated" in problems[0] and "\n" not in problems[0]
+
+
+def test_corrupt_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    frames = simulate(path, frames=30, tasks=50, keyframe_every=10)
+    lines = path.read_text().splitlines(keepends=True)
+    numbers = {}
+    for i, line in enumerate(lines):
+        obj = json.loads(line)
+        for kind in ("key", "delta"):
+            if kind in obj:
+                numbers[obj[kind]] = i
+    lines[numbers[13]] = lines[numbers[13]][:40] + "#garbage#" + lines[numbers[13]][60:]
+    lines[numbers[25]] = "this is not json at all\n"
+    lines.insert(numbers[5], '{"delta": "what", "tm": 1}\n')
+    path.write_text("".join(lines))
+    reader = SessionReader(path)
+    got = list(reader)
+    kept = [n for n in range(30) if not 13 <= n <= 19 and not 25 <= n <= 29]
+    assert_same_frames([frames[n] for n in kept], got)
+    assert reader.corrupt_lines == 3
+    assert reader.skipped_frames == 6 + 4  # deltas after each lost frame, to the next keyframe
+    assert any("3 corrupt lines skipped" in p for p in reader.problems())
+    assert reader.seek(15) == 20  # a lost frame: the next good one comes
+    assert reader.read() == frames[20]
+
+
+def test_a_frame_that_lies_about_its_types_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "types.jsonl"
+    write(path, [frame(0.0, {1: rec(1)}), frame(1.0, {1: aged(rec(1), 10)})])
+    lines = path.read_text().splitlines(keepends=True)
+    key = json.loads(lines[1])
+    key["tasks"][0][5] = "__import__('os').system('touch pwned')"
+    lines[1] = json.dumps(key) + "\n"
+    path.write_text("".join(lines))
+    reader = SessionReader(path)
+    assert list(reader) == []
+    assert reader.corrupt_lines == 1 and reader.skipped_frames == 1
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_nothing_from_the_file_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "e.jsonl"
+    frames = simulate(path, frames=8, tasks=30)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reader evaluated something")
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    assert_same_frames(frames, list(SessionReader(path)))
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "empty file"),
+        (b"\n\n", "empty file"),
+        (b"time,pid,comm\n1,2,x\n", "not a tsmon session"),
+        (b'{"format": "pcap-ng", "schema": 1}\n', "'pcap-ng'"),
+        (b'{"hello": "world"}\n', 'no "format"'),
+        (b'{"format": "tsmon-session", "schema": 99, "layouts": {}}\n', "schema 99 is newer"),
+        (b'{"format": "tsmon-session", "schema": "one", "layouts": {}}\n', "unknown session schema"),
+        (b'{"key":0,"tm":1,"tw":2,"tasks":[]}\n', "header is missing"),
+        (b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 40, "not a tsmon session"),
+        (gzip.compress(b'{"format": "other"}\n'), "'other'"),
+    ],
+)
+def test_foreign_files_are_a_one_line_error(tmp_path: Path, content: bytes, words: str) -> None:
+    from tsmon_core.errors import SessionFormatError
+
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(SessionFormatError) as info:
+        SessionReader(path)
+    message = str(info.value)
+    assert words in message and "\n" not in message and str(path) in message
