@@ -305,10 +305,10 @@ class SimulatedBackend:
                 cache[tid] = req
                 parts.append(req)
             sock.send(b"".join(parts))
-            for tid in chunk:
-                data = sock.recv()
-                if data is None:
-                    raise NoReplyError(f"no reply for task {tid}")
+            replies = sock.recv_many(len(chunk))
+            if len(replies) != len(chunk):
+                raise NoReplyError(f"{len(chunk) - len(replies)} PID queries got no reply")
+            for tid, data in zip(chunk, replies, strict=True):
                 if seq_of(data, 8)[0] != tid:
                     raise DecodeError(f"reply for sequence {seq_of(data, 8)[0]}, expected {tid}")
                 record = fast(data, len(data), fam)
@@ -522,8 +522,8 @@ class SimListener:
     """An exit listener on its own simulated socket (the ExitListener protocol).
 
     ``lost`` is the simulated kernel's drop count for the socket, so delivered + lost is every
-    exit on the listened CPUs. ``read(timeout)`` waits by moving a virtual clock forward (up to
-    ``timeout``, or an hour for None) and by sleeping on a real one.
+    exit on the listened CPUs. ``read(timeout)`` waits by running a virtual clock forward to the
+    next exit (up to ``timeout``, or an hour for None) and by sleeping on a real one.
     """
 
     def __init__(self, backend: SimulatedBackend, cpumask: str, rcvbuf: int) -> None:
@@ -624,19 +624,26 @@ class SimListener:
     def _wait(self, timeout: float | None) -> tuple[list[ExitEvent], bool]:
         backend = self._backend
         limit = 3600.0 if timeout is None else timeout
+        if backend._clock == "virtual":
+            # Waiting on a virtual clock: run the workload event by event up to the deadline.
+            workload, kernel = backend._workload, backend._kernel
+            deadline = kernel.now_ns + int(limit * NS_PER_S)
+            while kernel.now_ns < deadline:
+                upcoming = workload.next_time()
+                workload.advance_to(deadline if upcoming is None else min(upcoming, deadline))
+                events, overflow = self._drain()
+                if events or overflow:
+                    return events, overflow
+            return [], False
         waited = 0.0
-        step = 0.01
         while waited < limit:
-            step = min(step, limit - waited)
-            if backend._clock == "virtual":
-                backend._workload.advance_to(backend._kernel.now_ns + int(step * NS_PER_S))
-            else:
-                backend._lock.release()
-                try:
-                    time.sleep(step)
-                finally:
-                    backend._lock.acquire()
-                backend._sync()
+            step = min(0.01, limit - waited)
+            backend._lock.release()
+            try:
+                time.sleep(step)
+            finally:
+                backend._lock.acquire()
+            backend._sync()
             waited += step
             events, overflow = self._drain()
             if events or overflow:

@@ -17,7 +17,7 @@ import errno
 import os
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .. import abi
 from ..encode import encode_attr, encode_cgroupstats_reply, encode_taskstats_message
@@ -213,6 +213,25 @@ class NetlinkSocket:
             self.congested = False
         return data
 
+    def recv_many(self, limit: int) -> list[bytes]:
+        """recvmmsg(MSG_DONTWAIT): up to ``limit`` datagrams; a pending error raises first."""
+        if self.err:
+            err, self.err = self.err, 0
+            self._rcv_wake()
+            raise OSError(err, os.strerror(err))
+        queue = self.queue
+        out: list[bytes] = []
+        popleft = queue.popleft
+        freed = 0
+        while queue and len(out) < limit:
+            data, truesize = popleft()
+            freed += truesize
+            out.append(data)
+        self.rmem -= freed
+        if not queue:
+            self.congested = False
+        return out
+
     def _rcv_wake(self) -> None:
         if not self.queue:
             self.congested = False
@@ -405,13 +424,20 @@ class SimKernel:
         self._s_exitcode = s("ac_exitcode")
         # Where the per-query time fields sit in a PID reply datagram (payload at byte 36).
         offsets = {name: 36 + off for name, _, off in self._slots.layout.fields}
-        self._patches = tuple(
-            (struct.Struct(fmt).pack_into, offsets[name], key)
-            for key, (name, fmt) in enumerate(
-                (("ac_etime", "=Q"), ("ac_tgetime", "=Q"), ("ac_btime", "=I"), ("ac_btime64", "=Q"))
-            )
-            if name in offsets
-        )
+        # btime (u32) and etime (u64) are neighbours in every layout that has them.
+        self._patch_times: Callable[..., None] | None = None
+        self._patch_btime64: Callable[..., None] | None = None
+        self._patch_tgetime: Callable[..., None] | None = None
+        if "ac_etime" in offsets:
+            gap = offsets["ac_etime"] - offsets["ac_btime"] - 4
+            self._patch_times = struct.Struct(f"=I{gap}xQ").pack_into
+            self._off_btime = offsets["ac_btime"]
+        if "ac_btime64" in offsets:
+            self._off_btime64 = offsets["ac_btime64"]
+            self._patch_btime64 = struct.Struct("=Q").pack_into
+        if "ac_tgetime" in offsets:
+            self._off_tgetime = offsets["ac_tgetime"]
+            self._patch_tgetime = struct.Struct("=Q").pack_into
         # taskstats_packet_size(): PID/TGID attribute, STATS attribute, the nest's header.
         stats_attr = (4 + self._stats_size + 3) & ~3
         self._packet = 8 + stats_attr + 4 + (4 if null_pad != "none" else 0)
@@ -979,18 +1005,16 @@ class SimKernel:
         else:
             # Only the clock moved: patch the cached datagram instead of packing it again.
             _HDR_IDS(reply, 8, seq, portid)
-            _U32.pack_into(reply, 28, pid)
-            if self._s_etime is not None:
+            patch = self._patch_times
+            if patch is not None:
                 etime = (now - task.start_ns) // 1000
                 btime = (now + self.wall_offset_ns) // 1_000_000_000 - etime // 1_000_000
-                values = (
-                    etime,
-                    (now - task.proc.start_ns) // 1000,
-                    min(max(btime, 0), 0xFFFFFFFF),
-                    btime,
-                )
-                for pack_into, offset, key in self._patches:
-                    pack_into(reply, offset, values[key])
+                patch(reply, self._off_btime, min(max(btime, 0), 0xFFFFFFFF), etime)
+                if self._patch_btime64 is not None:
+                    self._patch_btime64(reply, self._off_btime64, btime)
+                if self._patch_tgetime is not None:
+                    tgetime = (now - task.proc.start_ns) // 1000
+                    self._patch_tgetime(reply, self._off_tgetime, tgetime)
             data = bytes(reply)
         out.append((data, len(data)))
         return 0

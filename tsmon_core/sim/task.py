@@ -414,7 +414,7 @@ class Task:
             scale = 1.0 if self._active else p.quiet
         self._rate = p.rate * self._mult * scale / NS_PER_S
         run = p.run_us * 1000.0
-        self._inc = [
+        self._inc = (
             run * p.user,
             run * (1.0 - p.user),
             p.rchar,
@@ -426,7 +426,7 @@ class Task:
             p.cancelled,
             p.minflt,
             p.majflt,
-        ]
+        )
         self._invol = p.invol
         on = self._delay_on
         off = (0.0, 0.0)
@@ -441,14 +441,14 @@ class Task:
             p.irq if on else off,
         )
         seed, serial = self.seed, self.serial
-        self._dc = [c for c, _ in pairs]
+        self._dc = tuple(c for c, _ in pairs)
         # Each thread waits a little more or less than its profile says.
-        self._dm = [
+        self._dm = tuple(
             max(1, int(m * 1000.0 * (0.6 + 0.8 * unit(seed, serial, 10 + j)))) if c else 0
             for j, (c, m) in enumerate(pairs)
-        ]
-        self._djit = [1.0 + 0.25 * unit(seed, serial, 20 + j) for j in range(_N_DELAY)]
-        self._dactive = [j for j in range(_N_DELAY) if self._dc[j] > 0.0]
+        )
+        self._djit = tuple(1.0 + 0.25 * unit(seed, serial, 20 + j) for j in range(_N_DELAY))
+        self._dactive = tuple(j for j in range(_N_DELAY) if self._dc[j] > 0.0)
         # Per kind: (p of the last fill, max, min, when) - the maxima change only when p does.
         self._dcache = [(-1, self._dmax[j], self._dmin[j], self._dts[j]) for j in range(_N_DELAY)]
 

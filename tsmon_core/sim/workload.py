@@ -114,6 +114,10 @@ class Workload:
         if t_ns > kernel.now_ns:
             kernel.now_ns = t_ns
 
+    def next_time(self) -> int | None:
+        """When the next scheduled event happens (monotonic ns), or None."""
+        return self._heap[0][0] if self._heap else None
+
     def pending(self) -> int:
         """Scheduled events (bounded: one per generator and per task with a set lifetime)."""
         return len(self._heap)
