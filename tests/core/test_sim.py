@@ -619,6 +619,24 @@ def test_same_seed_same_frames_and_another_seed_differs() -> None:
     assert [f.tasks for f in first] != [f.tasks for f in other]
 
 
+def test_what_a_task_reports_does_not_depend_on_when_it_was_looked_at() -> None:
+    """Lazy integration is a pure function of time: polling often or once gives one history."""
+    often = SimulatedBackend(seed=8, clock="virtual", tasks=150)
+    once = SimulatedBackend(seed=8, clock="virtual", tasks=150)
+    heard_often, heard_once = often.open_listener(), once.open_listener()
+    exits: list[ExitEvent] = []
+    for _ in range(40):
+        often.advance(0.25)
+        frame = often.collect(heard_often)
+        exits += frame.exits
+    once.advance(10)
+    last = once.collect(heard_once)
+    assert frame.tasks == last.tasks
+    assert [(e.tid, e.stats, e.group_stats) for e in exits] == [
+        (e.tid, e.stats, e.group_stats) for e in last.exits
+    ]
+
+
 def test_a_5ms_task_between_two_collects_is_in_the_exits() -> None:
     b = SimulatedBackend(seed=2, clock="virtual", tasks=100)
     listener = b.open_listener()

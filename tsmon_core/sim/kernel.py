@@ -411,6 +411,9 @@ class SimKernel:
         self._fds: dict[int, Node] = {}
 
         self._slots = _Slots(version)
+        self._lin_slots = self._slots.lin
+        self._kind_slots = self._slots.kinds
+        self._padded = null_pad != "none"
         self._record_class = layout_class(version, False)
         self._struct = self._slots.layout.struct
         self._stats_size = self._slots.layout.size
@@ -988,11 +991,10 @@ class SimKernel:
         raw = task.raw
         if raw is None:
             raw = task.raw = self._static_record(task)
-        slots = self._slots
         now = self.now_ns
-        changed = task.fill(raw, now, self.wall_offset_ns, slots.lin, slots.kinds)
+        changed = task.fill(raw, now, self.wall_offset_ns, self._lin_slots, self._kind_slots)
         reply = task.reply
-        if changed or reply is None or self.null_pad != "none":
+        if changed or reply is None or self._padded:
             data = self._reply(
                 abi.TASKSTATS_TYPE_AGGR_PID,
                 abi.TASKSTATS_TYPE_PID,
@@ -1009,7 +1011,8 @@ class SimKernel:
             if patch is not None:
                 etime = (now - task.start_ns) // 1000
                 btime = (now + self.wall_offset_ns) // 1_000_000_000 - etime // 1_000_000
-                patch(reply, self._off_btime, min(max(btime, 0), 0xFFFFFFFF), etime)
+                clamped = btime if 0 <= btime <= 0xFFFFFFFF else min(max(btime, 0), 0xFFFFFFFF)
+                patch(reply, self._off_btime, clamped, etime)
                 if self._patch_btime64 is not None:
                     self._patch_btime64(reply, self._off_btime64, btime)
                 if self._patch_tgetime is not None:
