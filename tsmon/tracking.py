@@ -22,6 +22,7 @@ from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
 from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
 from .columns import clean_text
+from .formatting import format_exit
 
 __all__ = [
     "EXIT_LOG_LEN",
@@ -149,6 +150,7 @@ class ExitEntry:
     largest_kind: str
     largest_ns: int
     group_exit: bool
+    wait_status: int = 0
 
     @classmethod
     def from_record(cls, rec: ExitRecord) -> ExitEntry:
@@ -169,12 +171,13 @@ class ExitEntry:
             largest_kind=_LABELS.get(kind, kind),
             largest_ns=total,
             group_exit=rec.group_exit,
+            wait_status=rec.status,
         )
 
     @property
     def status(self) -> str:
-        """'exit 0', 'exit 3' or 'signal 9'."""
-        return f"signal {self.signal}" if self.signal else f"exit {self.exit_code}"
+        """'exit 0', 'exit 3', 'SIGKILL' or 'SIGSEGV (core)'."""
+        return format_exit(self.wait_status)
 
 
 # --- cgroups ---------------------------------------------------------------------------

@@ -292,7 +292,7 @@ async def test_exit_log_receives_exits_newest_first() -> None:
         table = app.main.query_one("#exit-table", VirtualTable)
         assert [e.tid for e in table.rows] == [500, 300]
         lines = table_lines(table)
-        assert "signal 9" in lines[1] and "shortlived" in lines[1]
+        assert "SIGKILL" in lines[1] and "shortlived" in lines[1]
         assert "exit 3" in lines[2] and "charlie" in lines[2]
         assert app.tracked.exits_total == 2
         assert 300 not in [r.tid for r in app.table.rows if not r.exited]

@@ -24,6 +24,7 @@ from ..columns import (
     fmt_percent,
     user_name,
 )
+from ..formatting import format_exit
 from ..tracking import Tracked
 
 __all__ = ["DetailScreen", "delay_rows", "find_row"]
@@ -164,9 +165,7 @@ class DetailScreen(Screen[None]):
         if self.gone:
             state = "gone (last figures shown)"
         if row.exited:
-            status = stats.ac_exitcode or 0
-            code = f"signal {status & 0x7F}" if status & 0x7F else f"exit code {status >> 8 & 0xFF}"
-            state = f"exited ({code})"
+            state = f"exited ({format_exit(stats.ac_exitcode or 0)})"
         title = Text(
             f"{what} {row.tid}  pid {row.tgid}  {clean_text(row.comm)}  "
             f"user {user_name(row.uid)}  {state}"
@@ -256,6 +255,6 @@ class DetailScreen(Screen[None]):
         )
         add("nice / ppid / gid", f"{stats.ac_nice} / {stats.ac_ppid} / {stats.ac_gid}")
         if row.exited:
-            add("exit status", str(stats.ac_exitcode))
+            add("exit status", f"{format_exit(stats.ac_exitcode or 0)} ({stats.ac_exitcode})")
         add("struct version", str(stats.version))
         self.query_one("#counters", Static).update(table)

@@ -19,7 +19,7 @@ EXIT_COLUMNS = (
     TableColumn("tid", "TID", 8, right=True),
     TableColumn("tgid", "PID", 8, right=True),
     TableColumn("lifetime", "LIFETIME", 10, right=True),
-    TableColumn("status", "STATUS", 10),
+    TableColumn("status", "STATUS", 14),
     TableColumn("cpu", "CPU", 9, right=True),
     TableColumn("read", "READ", 10, right=True),
     TableColumn("write", "WRITE", 10, right=True),

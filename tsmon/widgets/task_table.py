@@ -30,6 +30,7 @@ ACTIVE_FIELDS: tuple[str, ...] = (
 )
 
 _ACTIVE_GET = attrgetter(*ACTIVE_FIELDS)
+_tid = attrgetter("tid")
 
 
 def row_matches(row: Any, needle: str, ctx: RowContext) -> bool:
@@ -60,6 +61,7 @@ class TaskTable(VirtualTable[Any]):
         self.pids: set[int] = set()
         self.snapshot: Snapshot | None = None
         self._specs: list[ColumnSpec] = []
+        self._tid_order: tuple[Any, Sequence[Any]] = (None, [])
         self._apply_columns()
 
     # --- rows ---------------------------------------------------------------------------
@@ -94,7 +96,7 @@ class TaskTable(VirtualTable[Any]):
         """The snapshot's rows after the filter and the only-active toggle, in sort order."""
         ctx = self.ctx
         ctx.cmdline = snapshot.cmdline
-        rows: Sequence[Any] = snapshot.rows(ctx.processes)
+        rows: Sequence[Any] = self._by_tid(snapshot)
         if self.pids:
             pids = self.pids
             rows = [r for r in rows if r.tid in pids or r.tgid in pids]
@@ -108,6 +110,14 @@ class TaskTable(VirtualTable[Any]):
         keys = sort_values(spec, rows, ctx)  # ties keep the snapshot's (task-id) order
         order = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
         return [rows[i] for i in order]
+
+    def _by_tid(self, snapshot: Snapshot) -> Sequence[Any]:
+        """The snapshot's rows in task-id order (ties of any sort keep it); once per snapshot."""
+        key = (id(snapshot), self.ctx.processes)
+        if self._tid_order[0] != key:
+            rows = sorted(snapshot.rows(self.ctx.processes), key=_tid)
+            self._tid_order = (key, rows)
+        return self._tid_order[1]
 
     def _active(self, snapshot: Snapshot, rows: Sequence[Any]) -> list[Any]:
         """Rows whose I/O or non-CPU delay counters grew (since start when accumulated)."""
