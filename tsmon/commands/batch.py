@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import signal
 import sys
@@ -303,9 +304,41 @@ def _pid_width() -> int:
 
 
 _ZERO5 = (0, 0, 0, 0, 0)
+#: Refreshes between two ioprio_get calls for the same thread.
+_IOPRIO_EVERY = 5
 
 
-def _thread_figures(row: Any) -> tuple[int, int, int, int, int]:
+_FIGURE_FIELDS = (
+    "read_bytes",
+    "write_bytes",
+    "cancelled_write_bytes",
+    "swapin_delay_total",
+    "blkio_delay_total",
+)
+_getters: dict[type, Callable[[Any], tuple[int, ...]]] = {}
+
+
+def _getter(klass: type) -> Callable[[Any], tuple[int, ...]]:
+    """One C-level call reading the five figures of a record class (0 for absent fields)."""
+    getter = _getters.get(klass)
+    if getter is None:
+        index: dict[str, int] = {}
+        position = 0
+        for name, code, _ in klass.layout.fields:  # type: ignore[attr-defined]
+            index[name] = position
+            position += 2 if code == "T" else 1
+        if all(name in index for name in _FIGURE_FIELDS):
+            getter = operator.itemgetter(*(index[name] for name in _FIGURE_FIELDS))
+        else:
+
+            def getter(record: Any) -> tuple[int, ...]:
+                return tuple(getattr(record, name) or 0 for name in _FIGURE_FIELDS)
+
+        _getters[klass] = getter
+    return getter
+
+
+def _thread_figures(row: Any) -> tuple[int, ...]:
     """read, write, cancelled bytes and swap-in, block I/O delay ns of a thread's interval.
 
     The fast path of ``TaskRow.delta`` for the five figures every report needs: a counter
@@ -313,23 +346,29 @@ def _thread_figures(row: Any) -> tuple[int, int, int, int, int]:
     """
     s, p = row[2], row[3]
     if p is None:
-        if not row[5]:
-            return _ZERO5
-        return (
-            s.read_bytes or 0,
-            s.write_bytes or 0,
-            s.cancelled_write_bytes or 0,
-            s.swapin_delay_total or 0,
-            s.blkio_delay_total or 0,
-        )
-    r = (s.read_bytes or 0) - (p.read_bytes or 0)
-    w = (s.write_bytes or 0) - (p.write_bytes or 0)
-    c = (s.cancelled_write_bytes or 0) - (p.cancelled_write_bytes or 0)
-    sw = (s.swapin_delay_total or 0) - (p.swapin_delay_total or 0)
-    bl = (s.blkio_delay_total or 0) - (p.blkio_delay_total or 0)
-    if r < 0 or w < 0 or c < 0 or sw < 0 or bl < 0:
-        return (max(r, 0), max(w, 0), max(c, 0), max(sw, 0), max(bl, 0))
-    return (r, w, c, sw, bl)
+        return _getter(type(s))(s) if row[5] else _ZERO5
+    now = _getter(type(s))(s)
+    before = _getter(type(p))(p)
+    if now == before:
+        return _ZERO5
+    deltas = tuple(map(operator.sub, now, before))
+    if min(deltas) < 0:
+        return tuple(max(d, 0) for d in deltas)
+    return deltas
+
+
+class _Leaders(dict[int, str]):
+    """tgid -> the leader thread's name, computed on first use (idle lines rarely need it)."""
+
+    def __init__(self, threads: Sequence[Any]) -> None:
+        super().__init__()
+        self._threads: Sequence[Any] | None = threads
+
+    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]
+        if self._threads is not None:
+            self.update((r[0], r.comm) for r in self._threads if r[0] == r[1])
+            self._threads = None
+        return super().get(key, default)
 
 
 class _Renderer:
@@ -347,13 +386,17 @@ class _Renderer:
         self.lost = 0
         self._commands: dict[tuple[Any, ...], str] = {}
         self._prios: dict[tuple[Any, ...], str] = {}
+        self._ioprios: dict[int, tuple[int | None, int]] = {}
+        self._prio_text: dict[int, tuple[str, int]] = {}
+        self._idle_lines: dict[int, tuple[tuple[Any, ...], str]] = {}
+        self.refreshes = 0
 
     # --- figures -------------------------------------------------------------------------
     def _amount(self, row: Any, name: str) -> int:
         value = row.accum(name) if self.opts.accumulated else row.delta(name)
         return value or 0
 
-    def _figures(self, row: Any) -> tuple[int, int, int, int, int]:
+    def _figures(self, row: Any) -> tuple[int, ...]:
         if not self.opts.accumulated and not self.opts.processes:
             return _thread_figures(row)
         amount = self._amount
@@ -372,16 +415,38 @@ class _Renderer:
 
     def _thread_prio(self, thread: Any) -> str:
         stats = thread.stats
-        value = None if thread.exited else self.ioprio(thread.tid)
+        value = None if thread.exited else self._ioprio_of(thread)
         key = (value, stats.ac_nice, stats.ac_sched)
         text = self._prios.get(key)
         if text is None:
             text = self._prios[key] = ioprio_string(value, stats.ac_nice, stats.ac_sched)
         return text
 
+    def _ioprio_of(self, thread: Any) -> int | None:
+        """ioprio_get of a live thread, re-read every few refreshes (it changes only through
+        ionice) and whenever the tid is a new task."""
+        tid = thread[0]
+        cached = self._ioprios.get(tid)
+        if cached is None or thread[3] is None or self.refreshes - cached[1] >= _IOPRIO_EVERY:
+            if len(self._ioprios) > 200_000:
+                self._ioprios.clear()
+                self._prio_text.clear()
+            value = self.ioprio(tid)
+            self._ioprios[tid] = (value, self.refreshes)
+            return value
+        return cached[0]
+
     def _prio(self, row: Any) -> str:
         if not self.opts.processes:
-            return self._thread_prio(row)
+            tid = row[0]
+            cached = self._prio_text.get(tid)
+            if cached is not None and row[3] is not None and not row[6]:
+                text, when = cached
+                if self.refreshes - when < _IOPRIO_EVERY:
+                    return text
+            text = self._thread_prio(row)
+            self._prio_text[tid] = (text, self.refreshes)
+            return text
         seen = {self._thread_prio(thread) for thread in row.threads}
         return seen.pop() if len(seen) == 1 else "?dif"
 
@@ -432,43 +497,58 @@ class _Renderer:
         return format_count(value) if self.opts.accumulated else f"{value:.1f}"
 
     # --- one report ----------------------------------------------------------------------
-    def rows(self, snap: Any) -> list[tuple[tuple[int, int, int, int, int], Any]]:
-        """(figures, row) of the rows to show, sorted as iotop sorts (IO, then bytes moved)."""
+    def rows(
+        self, snap: Any, thread_figures: list[tuple[tuple[int, ...], Any]] | None = None
+    ) -> list[tuple[tuple[int, ...], Any]]:
+        """(figures, row) of the rows to show, sorted as iotop sorts (IO, then bytes moved).
+
+        Idle rows all tie, so they are kept in tid order without going through the sort key.
+        """
         opts = self.opts
-        rows = snap.processes() if opts.processes else snap.threads
-        if opts.pids:
-            rows = [r for r in rows if r.tid in opts.pids or r.tgid in opts.pids]
-        if opts.uids is not None:
-            rows = [r for r in rows if r.uid in opts.uids]
-        figures = self._figures
-        pairs = [(figures(r), r) for r in rows]
+        if thread_figures is not None and not opts.processes and not opts.accumulated:
+            rows = []
+        else:
+            rows = snap.processes() if opts.processes else snap.threads
+            if opts.pids:
+                rows = [r for r in rows if r.tid in opts.pids or r.tgid in opts.pids]
+            if opts.uids is not None:
+                rows = [r for r in rows if r.uid in opts.uids]
+        if thread_figures is not None and not opts.processes and not opts.accumulated:
+            pairs = thread_figures
+            if opts.pids:
+                pairs = [p for p in pairs if p[1][0] in opts.pids or p[1][1] in opts.pids]
+            if opts.uids is not None:
+                pairs = [p for p in pairs if p[1][2].ac_uid in opts.uids]
+        else:
+            figures = self._figures
+            pairs = [(figures(r), r) for r in rows]
+        busy = [pair for pair in pairs if pair[0] != _ZERO5]
+        busy.sort(key=lambda p: (p[0][4], p[0][0] + p[0][1], -p[1].tid), reverse=True)
         if opts.only:
-            pairs = [pair for pair in pairs if any(pair[0])]
-        pairs.sort(
-            key=lambda pair: (pair[0][4], pair[0][0] + pair[0][1], -pair[1].tid), reverse=True
-        )
-        return pairs
+            return busy
+        idle = [pair for pair in pairs if pair[0] == _ZERO5]
+        idle.sort(key=lambda p: p[1].tid)
+        return busy + idle
 
     def render(self, snap: Any) -> list[str] | dict[str, object]:
         """Text lines (or a JSON object) for one snapshot."""
         opts = self.opts
         dt = snap.dt
         threads = snap.threads
-        total_read = total_write = 0
-        for row in threads:
-            f = _thread_figures(row)
-            total_read += f[0]
-            total_write += f[1]
+        figures = [(_thread_figures(row), row) for row in threads]
+        total_read = sum(f[0][0] for f in figures)
+        total_write = sum(f[0][1] for f in figures)
         actual = self.vmstat.delta()
         if actual is None:
             actual = (total_read, total_write)
         off = snap.delayacct is False
-        pairs = self.rows(snap)
-        leaders = {r[0]: r.comm for r in threads if r[0] == r[1]}
+        pairs = self.rows(snap, figures)
+        leaders = _Leaders(threads)
         if snap.lost > self.lost:
             note(f"the exit listener lost {snap.lost - self.lost} exit events in this interval")
             self.lost = snap.lost
         total = (total_read, total_write)
+        self.refreshes += 1
         if opts.as_json:
             return self._json(snap, pairs, leaders, dt, total, actual, off)
         return self._text(snap, pairs, leaders, dt, total, actual, off)
@@ -479,7 +559,7 @@ class _Renderer:
     def _text(
         self,
         snap: Any,
-        pairs: list[tuple[tuple[int, int, int, int, int], Any]],
+        pairs: list[tuple[tuple[int, ...], Any]],
         leaders: dict[int, str],
         dt: float | None,
         total: tuple[int, int],
@@ -518,7 +598,25 @@ class _Renderer:
         columns = opts.columns
         zero = format_rate(0, kilobytes=k) if not acc else format_bytes(0, kilobytes=k)
         zero_pct = format_percent(0.0)
-        for (read_b, write_b, cancelled_b, swapin_ns, blkio_ns), row in pairs:
+        span0 = dt
+        idle_lines = self._idle_lines if not columns and not acc and not opts.processes else None
+        fresh_idle: dict[int, tuple[tuple[Any, ...], str]] = {}
+        snap_cmdline = snap.cmdline
+        for figures, row in pairs:
+            if idle_lines is not None and figures == _ZERO5 and not row[6]:
+                # An idle thread's line changes only with its name, owner or priority.
+                stats = row[2]
+                key = (prio(row), stats.ac_uid, stats.ac_comm, snap_cmdline(row[1]), off)
+                cached = idle_lines.get(row[0])
+                if cached is None or cached[0] != key:
+                    cached = (
+                        key,
+                        self._line(row, key[0], zero, zero, off, span0, zero_pct, snap, leaders),
+                    )
+                fresh_idle[row[0]] = cached
+                lines.append(stamp + cached[1])
+                continue
+            read_b, write_b, cancelled_b, swapin_ns, blkio_ns = figures
             written = max(0, write_b - cancelled_b)
             if acc:
                 read = format_bytes(read_b, kilobytes=k) if read_b else zero
@@ -542,13 +640,34 @@ class _Renderer:
                 f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
                 f"{command(row, snap, leaders)}"
             )
+        if idle_lines is not None:
+            self._idle_lines = fresh_idle
         self.first = False
         return lines
+
+    def _line(
+        self,
+        row: Any,
+        prio: str,
+        read: str,
+        write: str,
+        off: bool,
+        span: float | None,
+        zero_pct: str,
+        snap: Any,
+        leaders: dict[int, str],
+    ) -> str:
+        """The line of a thread that did nothing in the interval (without the timestamp)."""
+        swapin = io = NA if off or not span else zero_pct
+        return (
+            f"{row.tid:>{self.width}d} {prio:>4} {self.user(row.uid)[:8]:<8} "
+            f"{read:>11} {write:>11} {swapin:>7} {io:>7} {self._command(row, snap, leaders)}"
+        )
 
     def _json(
         self,
         snap: Any,
-        pairs: list[tuple[tuple[int, int, int, int, int], Any]],
+        pairs: list[tuple[tuple[int, ...], Any]],
         leaders: dict[int, str],
         dt: float | None,
         total: tuple[int, int],
