@@ -64,6 +64,9 @@ _REPLY = struct.Struct("=IHHIIBBHHHHHIHH")  # reply headers up to the STATS payl
 _U32 = struct.Struct("=I")
 _ERR = struct.Struct("=i")
 _HDR_IDS = struct.Struct("=II").pack_into  # nlmsg_seq, nlmsg_pid
+_PUT_U8 = struct.Struct("=B").pack_into
+_PUT_U32 = struct.Struct("=I").pack_into
+PAYLOAD = 36  # where the record starts in a PID/TGID reply datagram
 
 
 _TRUESIZE: dict[int, int] = {}
@@ -261,51 +264,54 @@ class NetlinkSocket:
 
 
 class _Slots:
-    """Where each field of one struct version sits in a record's value list.
+    """Where each field of one struct version sits: in a record's value list, and as a byte
+    offset in a PID reply datagram (the record starts at byte 36).
 
-    A record list has one extra element at the end: the sink that fields this version lacks
-    are written to (it is never packed).
+    A thread's reply bytearray has 8 scratch bytes after the datagram for the fields its
+    version lacks (only versions without them get the scratch bytes).
     """
 
     def __init__(self, version: int) -> None:
         layout = abi.LAYOUTS[version]
         self.layout = layout
         self.index: dict[str, int] = {}
+        self.offsets: dict[str, int] = {}
         i = 0
-        for name, code, _ in layout.fields:
+        for name, code, off in layout.fields:
             self.index[name] = i
+            self.offsets[name] = PAYLOAD + off
             i += 2 if code == "T" else 1
         self.n = i
-        self.lin = tuple(self.slot(name) for name in LIN_FIELDS)
-        self.kinds = tuple(tuple(self.slot(name) for name in kind_fields(k)) for k in DELAY_KINDS)
-        cpu_sum = [
-            "cpu_count",
-            "cpu_delay_total",
-            "cpu_run_real_total",
-            "cpu_scaled_run_real_total",
-            "cpu_run_virtual_total",
-        ]
+        self.length = PAYLOAD + layout.size  # the datagram
+        self.lin = tuple(self.offset(name) for name in LIN_FIELDS)
+        self.kinds = tuple(tuple(self.offset(name) for name in kind_fields(k)) for k in DELAY_KINDS)
+        self.scratch = any(o == self.length for o in (*self.lin, *sum(self.kinds, ())))
+        cpu_sum = ["cpu_count", "cpu_delay_total", "cpu_run_real_total",
+                   "cpu_scaled_run_real_total", "cpu_run_virtual_total"]  # fmt: skip
         self.cpu_add = self._present(cpu_sum)
         self.cpu_set = self._present(kind_fields("cpu")[2:])
         others = [k for k in DELAY_KINDS if k != "cpu"]
         self.delay_add = self._present([f for k in others for f in kind_fields(k)[:2]])
         self.delay_set = self._present([f for k in others for f in kind_fields(k)[2:]])
         self.basic_add = self._present(["ac_etime", "ac_utime", "ac_stime", "nvcsw", "nivcsw"])
-        # The sink exists only for versions that lack some accounting field (all but v17).
-        self.sink = any(slot == self.n for slot in (*self.lin, *sum(self.kinds, ())))
-        self.template: list[object] = [0] * (self.n + self.sink)
+        self.template: list[object] = [0] * self.n
         if "ac_comm" in self.index:
             self.template[self.index["ac_comm"]] = b""
 
-    def slot(self, name: str) -> int:
-        """The slot of a field ("x_delay_max_ts.nsec" for a timespec's second half); the sink
-        when this version lacks it."""
+    def offset(self, name: str) -> int:
+        """The byte offset of a field in the reply ("x_delay_max_ts.nsec" for a timespec's
+        second half); the scratch offset when this version lacks it."""
         base, _, part = name.partition(".")
-        slot = self.index.get(base)
-        return self.n if slot is None else slot + (part == "nsec")
+        off = self.offsets.get(base)
+        return self.length if off is None else off + 8 * (part == "nsec")
 
     def _present(self, names: Iterable[str]) -> list[int]:
-        return [s for s in map(self.slot, names) if s != self.n]
+        out = []
+        for name in names:
+            base, _, part = name.partition(".")
+            if base in self.index:
+                out.append(self.index[base] + (part == "nsec"))
+        return out
 
     def get(self, name: str) -> int | None:
         return self.index.get(name)
@@ -413,6 +419,7 @@ class SimKernel:
         self._slots = _Slots(version)
         self._lin_slots = self._slots.lin
         self._kind_slots = self._slots.kinds
+        self._scratch = self._slots.scratch
         self._padded = null_pad != "none"
         self._record_class = layout_class(version, False)
         self._struct = self._slots.layout.struct
@@ -425,8 +432,7 @@ class SimKernel:
         self._s_ppid = s("ac_ppid")
         self._s_flag = s("ac_flag")
         self._s_exitcode = s("ac_exitcode")
-        # Where the per-query time fields sit in a PID reply datagram (payload at byte 36).
-        offsets = {name: 36 + off for name, _, off in self._slots.layout.fields}
+        offsets = self._slots.offsets
         # btime (u32) and etime (u64) are neighbours in every layout that has them.
         self._patch_times: Callable[..., None] | None = None
         self._patch_btime64: Callable[..., None] | None = None
@@ -604,9 +610,8 @@ class SimKernel:
         task.core = core
         proc.live -= 1
         group_dead = proc.live == 0
+        self._mark_exiting(task)  # PF_EXITING: ac_exitcode and AXSIG/ACORE from now on
         raw = self._fill(task)
-        self._mark_exiting(task, raw)  # PF_EXITING: ac_exitcode and AXSIG/ACORE from now on
-        task.reply = None
         # taskstats_exit(): the group's accumulator exists once it has had a second thread.
         if proc.stats is None and len(proc.threads) > 1:
             proc.stats = list(self._slots.template)
@@ -650,10 +655,10 @@ class SimKernel:
                 if child.parent is not None:
                     child.parent.children.add(child)
                 if self._s_ppid is not None:
+                    offset = self._slots.offsets["ac_ppid"]
                     for thread in child.threads:
-                        if thread.raw is not None:
-                            thread.raw[self._s_ppid] = child.ppid
-                            thread.reply = None
+                        if thread.reply is not None:
+                            _PUT_U32(thread.reply, offset, child.ppid)
             proc.children.clear()
             if proc.parent is not None:
                 proc.parent.children.discard(proc)
@@ -680,31 +685,31 @@ class SimKernel:
     # --- records --------------------------------------------------------------------------
     def _fill(self, task: Task) -> list[object]:
         """fill_stats(): the thread's record now, as a value list of this kernel's layout."""
-        raw = task.raw
-        if raw is None:
-            raw = task.raw = self._static_record(task)
-        slots = self._slots
-        if task.fill(raw, self.now_ns, self.wall_offset_ns, slots.lin, slots.kinds):
-            task.reply = None
-        return self._times(task, raw)
+        buf = task.reply
+        if buf is None:
+            buf = self._new_reply(task)
+        task.fill(buf, self.now_ns, self.wall_offset_ns, self._lin_slots, self._kind_slots)
+        self._patch_clock(task, buf)
+        return list(self._struct.unpack_from(buf, PAYLOAD))
 
-    def _times(self, task: Task, raw: list[object]) -> list[object]:
+    def _patch_clock(self, task: Task, buf: bytearray) -> None:
         """bacct_add_tsk()'s clock fields: elapsed times and the begin time derived from them."""
-        slot = self._s_etime
-        if slot is not None:
-            now = self.now_ns
-            etime = (now - task.start_ns) // 1000
-            raw[slot] = etime
-            if self._s_tgetime is not None:
-                raw[self._s_tgetime] = (now - task.proc.start_ns) // 1000
-            # btime = now (s) - etime (s), so it may move by a second between queries.
-            btime = (now + self.wall_offset_ns) // 1_000_000_000 - etime // 1_000_000
-            raw[self._s_btime] = min(max(btime, 0), 0xFFFFFFFF)  # type: ignore[index]
-            if self._s_btime64 is not None:
-                raw[self._s_btime64] = btime
-        return raw
+        patch = self._patch_times
+        if patch is None:
+            return
+        now = self.now_ns
+        etime = (now - task.start_ns) // 1000
+        # btime = now (s) - etime (s), so it may move by a second between queries.
+        btime = (now + self.wall_offset_ns) // 1_000_000_000 - etime // 1_000_000
+        clamped = btime if 0 <= btime <= 0xFFFFFFFF else min(max(btime, 0), 0xFFFFFFFF)
+        patch(buf, self._off_btime, clamped, etime)
+        if self._patch_btime64 is not None:
+            self._patch_btime64(buf, self._off_btime64, btime)
+        if self._patch_tgetime is not None:
+            self._patch_tgetime(buf, self._off_tgetime, (now - task.proc.start_ns) // 1000)
 
-    def _static_record(self, task: Task) -> list[object]:
+    def _new_reply(self, task: Task) -> bytearray:
+        """The thread's PID reply, created with its static fields; fill() does the rest."""
         raw = list(self._slots.template)
         raw[0] = self.version
         proc = task.proc
@@ -728,7 +733,32 @@ class SimKernel:
             slot = self._slots.get(name)
             if slot is not None:
                 raw[slot] = value
-        return raw
+        size = self._stats_size
+        buf = bytearray(
+            _REPLY.pack(
+                PAYLOAD + size,
+                self.family_id,
+                0,
+                0,
+                0,
+                abi.TASKSTATS_CMD_NEW,
+                abi.TASKSTATS_GENL_VERSION,
+                0,
+                16 + size,
+                abi.TASKSTATS_TYPE_AGGR_PID,
+                8,
+                abi.TASKSTATS_TYPE_PID,
+                task.tid,
+                4 + size,
+                abi.TASKSTATS_TYPE_STATS,
+            )
+            + self._struct.pack(*raw)
+        )
+        if self._slots.scratch:
+            buf += bytes(8)
+        task.reply = buf
+        task.refill()
+        return buf
 
     def _flags(self, task: Task) -> int:
         proc = task.proc
@@ -743,11 +773,14 @@ class SimKernel:
             flags |= abi.AXSIG
         return flags
 
-    def _mark_exiting(self, task: Task, raw: list[object]) -> None:
+    def _mark_exiting(self, task: Task) -> None:
+        buf = task.reply
+        if buf is None:
+            return  # created later with the exit fields in
         if self._s_flag is not None:
-            raw[self._s_flag] = self._flags(task)
+            _PUT_U8(buf, self._slots.offsets["ac_flag"], self._flags(task))
         if self._s_exitcode is not None:
-            raw[self._s_exitcode] = task.exit_code
+            _PUT_U32(buf, self._slots.offsets["ac_exitcode"], task.exit_code)
 
     def _tgid_add(self, acc: list[object], raw: list[object], task: Task) -> None:
         """delayacct_add_tsk() + the elapsed/CPU time and context switches of one thread."""
@@ -766,7 +799,7 @@ class SimKernel:
 
     def record(self, raw: list[object]) -> TaskStats:
         """A value list as this kernel's record type (TaskStats of its version)."""
-        return tuple.__new__(self._record_class, raw[: self._slots.n])
+        return tuple.__new__(self._record_class, raw)
 
     # --- sockets --------------------------------------------------------------------------
     def socket(self, portid: int | None = None) -> NetlinkSocket:
@@ -784,20 +817,22 @@ class SimKernel:
 
     def sendmsg(self, sock: NetlinkSocket, data: bytes) -> None:
         """Process ``data`` as sent from ``sock``; replies go to its receive queue."""
-        for reply, alloc in self._process(data, sock.portid):
-            sock.deliver(reply, skb_truesize(alloc))
+        deliver = sock.deliver
+        for reply in self._process(data, sock.portid):
+            deliver(reply, skb_truesize(len(reply)))
 
     def handle(self, request: bytes, portid: int) -> list[bytes]:
         """The reply datagrams the kernel sends back for ``request`` (from socket ``portid``)."""
-        return [reply for reply, _ in self._process(request, portid)]
+        return self._process(request, portid)
 
     def listeners(self, cpu: int) -> list[int]:
         """The portids registered on ``cpu``, in delivery order."""
         return list(self._listeners.get(cpu, []))
 
     # --- netlink_rcv_skb / genl_rcv_msg ---------------------------------------------------
-    def _process(self, data: bytes, portid: int) -> list[tuple[bytes, int]]:
-        out: list[tuple[bytes, int]] = []
+    def _process(self, data: bytes, portid: int) -> list[bytes]:
+        """Every reply datagram, in order (each allocated at its own size)."""
+        out: list[bytes] = []
         pos, end = 0, len(data)
         fam = self.family_id
         while end - pos >= 16:
@@ -837,7 +872,7 @@ class SimKernel:
             pos += (n_len + 3) & ~3
         return out
 
-    def _ack(self, err: int, msg: bytes, seq: int, portid: int) -> tuple[bytes, int]:
+    def _ack(self, err: int, msg: bytes, seq: int, portid: int) -> bytes:
         """netlink_ack(): errors echo the whole request, ACKs only its header."""
         if err:
             echo = msg + b"\0" * (-len(msg) % 4)
@@ -846,12 +881,9 @@ class SimKernel:
             echo = msg[:16]
             flags = NLM_F_CAPPED
         length = 16 + 4 + len(echo)
-        data = _HDR.pack(length, abi.NLMSG_ERROR, flags, seq, portid) + _ERR.pack(-err) + echo
-        return data, length
+        return _HDR.pack(length, abi.NLMSG_ERROR, flags, seq, portid) + _ERR.pack(-err) + echo
 
-    def _genl_rcv(
-        self, msg: bytes, n_type: int, seq: int, portid: int, out: list[tuple[bytes, int]]
-    ) -> int:
+    def _genl_rcv(self, msg: bytes, n_type: int, seq: int, portid: int, out: list[bytes]) -> int:
         if n_type == abi.GENL_ID_CTRL:
             return self._ctrl(msg, seq, portid, out)
         if n_type != self.family_id:
@@ -905,7 +937,7 @@ class SimKernel:
             pos += (a_len + 3) & ~3
         return attrs, 0
 
-    def _ctrl(self, msg: bytes, seq: int, portid: int, out: list[tuple[bytes, int]]) -> int:
+    def _ctrl(self, msg: bytes, seq: int, portid: int, out: list[bytes]) -> int:
         """CTRL_CMD_GETFAMILY for "TASKSTATS" (the only family this kernel has)."""
         if len(msg) < 20:
             return errno.EINVAL
@@ -942,7 +974,7 @@ class SimKernel:
         )
         genl = bytes((CTRL_CMD_NEWFAMILY, 2, 0, 0)) + body
         data = _HDR.pack(16 + len(genl), abi.GENL_ID_CTRL, 0, seq, portid) + genl
-        out.append((data, len(data)))
+        out.append(data)
         return 0
 
     # --- TASKSTATS_CMD_GET ----------------------------------------------------------------
@@ -978,51 +1010,31 @@ class SimKernel:
             task_id,
             4 + size,
             abi.TASKSTATS_TYPE_STATS,
-        ) + (
-            self._struct.pack(*raw[: self._slots.n])
-            if self._slots.sink
-            else self._struct.pack(*raw)
-        )
+        ) + (self._struct.pack(*raw))
 
-    def _cmd_pid(self, pid: int, seq: int, portid: int, out: list[tuple[bytes, int]]) -> int:
+    def _cmd_pid(self, pid: int, seq: int, portid: int, out: list[bytes]) -> int:
         task = self.tasks.get(pid)
         if task is None:
             return errno.ESRCH
-        raw = task.raw
-        if raw is None:
-            raw = task.raw = self._static_record(task)
-        now = self.now_ns
-        changed = task.fill(raw, now, self.wall_offset_ns, self._lin_slots, self._kind_slots)
-        reply = task.reply
-        if changed or reply is None or self._padded:
-            data = self._reply(
-                abi.TASKSTATS_TYPE_AGGR_PID,
-                abi.TASKSTATS_TYPE_PID,
-                pid,
-                self._times(task, raw),
-                seq,
-                portid,
-            )
-            task.reply = bytearray(data)
-        else:
-            # Only the clock moved: patch the cached datagram instead of packing it again.
-            _HDR_IDS(reply, 8, seq, portid)
-            patch = self._patch_times
-            if patch is not None:
-                etime = (now - task.start_ns) // 1000
-                btime = (now + self.wall_offset_ns) // 1_000_000_000 - etime // 1_000_000
-                clamped = btime if 0 <= btime <= 0xFFFFFFFF else min(max(btime, 0), 0xFFFFFFFF)
-                patch(reply, self._off_btime, clamped, etime)
-                if self._patch_btime64 is not None:
-                    self._patch_btime64(reply, self._off_btime64, btime)
-                if self._patch_tgetime is not None:
-                    tgetime = (now - task.proc.start_ns) // 1000
-                    self._patch_tgetime(reply, self._off_tgetime, tgetime)
-            data = bytes(reply)
-        out.append((data, len(data)))
+        buf = task.reply
+        if buf is None:
+            buf = self._new_reply(task)
+        task.fill(buf, self.now_ns, self.wall_offset_ns, self._lin_slots, self._kind_slots)
+        self._patch_clock(task, buf)
+        if self._padded:
+            record = self.record(list(self._struct.unpack_from(buf, PAYLOAD)))
+            out.append(
+                encode_taskstats_message(
+                    self.family_id, pid=pid, pid_stats=record, seq=seq, portid=portid,
+                    null_pad=self.null_pad,
+                )
+            )  # fmt: skip
+            return 0
+        _HDR_IDS(buf, 8, seq, portid)
+        out.append(bytes(buf) if not self._scratch else bytes(buf[: self._slots.length]))
         return 0
 
-    def _cmd_tgid(self, tgid: int, seq: int, portid: int, out: list[tuple[bytes, int]]) -> int:
+    def _cmd_tgid(self, tgid: int, seq: int, portid: int, out: list[bytes]) -> int:
         """fill_stats_for_tgid(): dead threads' accumulator + each live thread, from ``first``."""
         first = self.tasks.get(tgid)
         if first is None:
@@ -1039,7 +1051,7 @@ class SimKernel:
         data = self._reply(
             abi.TASKSTATS_TYPE_AGGR_TGID, abi.TASKSTATS_TYPE_TGID, tgid, acc, seq, portid
         )
-        out.append((data, len(data)))
+        out.append(data)
         return 0
 
     def _cmd_cpumask(self, payload: bytes, portid: int, register: bool) -> int:
@@ -1085,7 +1097,7 @@ class SimKernel:
         self._fds.pop(fd, None)
 
     def _cmd_cgroupstats(
-        self, attrs: dict[int, bytes], seq: int, portid: int, out: list[tuple[bytes, int]]
+        self, attrs: dict[int, bytes], seq: int, portid: int, out: list[bytes]
     ) -> int:
         payload = attrs.get(abi.CGROUPSTATS_CMD_ATTR_FD)
         if payload is None:
@@ -1099,7 +1111,7 @@ class SimKernel:
         data = encode_cgroupstats_reply(
             self.family_id, CgroupStats(*counts), seq=seq, portid=portid
         )
-        out.append((data, len(data)))
+        out.append(data)
         return 0
 
     def cgroup_counts(self, group: str) -> tuple[int, int, int, int, int]:

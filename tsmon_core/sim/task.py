@@ -13,6 +13,8 @@ a hash of (seed, serial, salt), so a thread's history does not depend on when it
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from dataclasses import dataclass
 
 __all__ = [
@@ -79,6 +81,7 @@ def kind_fields(kind: str) -> tuple[str, ...]:
 
 
 _N_DELAY = len(DELAY_KINDS)
+_PUT = struct.Struct("=Q").pack_into  # every accounting field is a u64 (or an s64 >= 0)
 
 _M64 = (1 << 64) - 1
 
@@ -285,17 +288,12 @@ class Task:
     __slots__ = (
         "_active",
         "_carry",
+        "_d",
         "_dactive",
         "_dc",
-        "_dcache",
-        "_dcnt",
         "_delay_on",
         "_djit",
         "_dm",
-        "_dmax",
-        "_dmin",
-        "_dtot",
-        "_dts",
         "_fgen",
         "_fk",
         "_gen",
@@ -319,7 +317,6 @@ class Task:
         "policy",
         "proc",
         "profile",
-        "raw",
         "reply",
         "seed",
         "serial",
@@ -360,8 +357,9 @@ class Task:
         self.exit_code = 0
         self.signaled = False
         self.core = False
-        self.raw: list[object] | None = None  # the kernel's record of this thread (its layout)
-        self.reply: bytearray | None = None  # the kernel's last PID reply for it (a cache)
+        # The kernel's PID reply for this thread, kept up to date in place: it is the record's
+        # storage (a bytearray, which the garbage collector never has to walk).
+        self.reply: bytearray | None = None
         # A per-thread speed: some threads wake a hundred times as often as others.
         self._mult = math.exp(-2.3 + 3.0 * unit(seed, serial, 1))
         self._gen = 0
@@ -378,14 +376,13 @@ class Task:
                 self._phase_end = history_until
             else:
                 self._enter_cycle(start_ns)
-        self._lin = [0.0] * 11
+        self._lin = array("d", bytes(8 * 11))
         self._nv = 0
         self._niv = 0
-        self._dcnt = [0] * _N_DELAY
-        self._dtot = [0] * _N_DELAY
-        self._dmax = [0] * _N_DELAY
-        self._dts = [0] * _N_DELAY  # monotonic ns of each maximum (0: never)
-        self._dmin = [0] * _N_DELAY
+        # Per delay kind j, at _d[9j:9j+9]: count, total, max, monotonic ns of the max (0:
+        # never) and min of the closed segments, then the last fill's (p, max, min, when).
+        # One flat list: fewer objects for the garbage collector to walk.
+        self._d = array("q", bytes(8 * 9 * _N_DELAY))
         self._delay_on = delays and delayacct_on
         self._start_segment(start_ns, unit(seed, serial, 2))
 
@@ -450,7 +447,12 @@ class Task:
         self._djit = tuple(1.0 + 0.25 * unit(seed, serial, 20 + j) for j in range(_N_DELAY))
         self._dactive = tuple(j for j in range(_N_DELAY) if self._dc[j] > 0.0)
         # Per kind: (p of the last fill, max, min, when) - the maxima change only when p does.
-        self._dcache = [(-1, self._dmax[j], self._dmin[j], self._dts[j]) for j in range(_N_DELAY)]
+        d = self._d
+        for i in range(0, 9 * _N_DELAY, 9):
+            d[i + 5] = -1
+            d[i + 6] = d[i + 2]
+            d[i + 7] = d[i + 4]
+            d[i + 8] = d[i + 3]
 
     def _events(self, t: int) -> int:
         """Scheduling events in the current segment up to time ``t``."""
@@ -485,14 +487,15 @@ class Task:
             kj = int(k * self._dc[j])
             if kj <= 0:
                 continue
-            self._dcnt[j] += kj
-            self._dtot[j] += kj * self._dm[j]
+            d, i = self._d, 9 * j
+            d[i] += kj
+            d[i + 1] += kj * self._dm[j]
             seg_max, seg_min, when = self._extremes(j, kj)
-            if seg_max > self._dmax[j]:
-                self._dmax[j] = seg_max
-                self._dts[j] = when
-            if self._dmin[j] == 0 or seg_min < self._dmin[j]:
-                self._dmin[j] = seg_min
+            if seg_max > d[i + 2]:
+                d[i + 2] = seg_max
+                d[i + 3] = when
+            if d[i + 4] == 0 or seg_min < d[i + 4]:
+                d[i + 4] = seg_min
         carry = (t - self._t0) * self._rate + self._carry - k if t > self._t0 else self._carry
         self._start_segment(t, carry)
 
@@ -539,19 +542,23 @@ class Task:
             self._advance_phases(t)
         return self._events(t)
 
+    def refill(self) -> None:
+        """Forget what was filled: the next fill() writes every field."""
+        self._fgen = -1
+
     def fill(
         self,
-        raw: list[object],
+        buf: bytearray,
         now: int,
         wall_offset: int,
         lin: tuple[int, ...],
         kinds: tuple[tuple[int, ...], ...],
     ) -> bool:
-        """Write the accounting fields into ``raw`` as the kernel would report them now.
+        """Write the accounting fields into the record in ``buf`` as the kernel reports them now.
 
-        ``lin`` holds the slots of LIN_FIELDS and ``kinds`` those of kind_fields() per delay
-        kind (a slot past the record's end for a field its version lacks). Nothing is written,
-        and False returned, when no event happened since the last fill.
+        ``lin`` holds the byte offsets of LIN_FIELDS and ``kinds`` those of kind_fields() per
+        delay kind (a scratch offset for a field the version lacks). Nothing is written, and
+        False returned, when no event happened since the last fill.
         """
         k = self.sync(now)
         gen = self._gen
@@ -560,6 +567,7 @@ class Task:
         full = gen != self._fgen
         self._fk = k
         self._fgen = gen
+        put = _PUT
         base = self._lin
         inc = self._inc
         user = base[0] + k * inc[0]
@@ -570,72 +578,56 @@ class Task:
         niv = int(k * self._invol)
         proc = self.proc
         cpu_us = run >> 10
-        (
-            s_real,
-            s_run,
-            s_ut,
-            s_st,
-            s_uts,
-            s_sts,
-            s_sreal,
-            s_minflt,
-            s_majflt,
-            s_core,
-            s_virt,
-            s_rc,
-            s_wc,
-            s_sr,
-            s_sw,
-            s_rb,
-            s_wb,
-            s_cb,
-            s_nv,
-            s_niv,
-        ) = lin
-        raw[s_real] = raw[s_sreal] = utime + stime
-        raw[s_run] = run
-        raw[s_ut] = raw[s_uts] = utime // 1000
-        raw[s_st] = raw[s_sts] = stime // 1000
-        raw[s_minflt] = int(base[9] + k * inc[9])
-        raw[s_majflt] = int(base[10] + k * inc[10])
-        raw[s_core] = cpu_us * (proc.rss_kb >> 2) * PAGE // 1_024_000
-        raw[s_virt] = cpu_us * (proc.vm_kb >> 2) * PAGE // 1_024_000
-        raw[s_rc] = int(base[2] + k * inc[2]) & KB_MASK
-        raw[s_wc] = int(base[3] + k * inc[3]) & KB_MASK
-        raw[s_sr] = int(base[4] + k * inc[4]) & KB_MASK
-        raw[s_sw] = int(base[5] + k * inc[5]) & KB_MASK
-        raw[s_rb] = int(base[6] + k * inc[6]) // PAGE * PAGE & KB_MASK
-        raw[s_wb] = int(base[7] + k * inc[7]) // PAGE * PAGE & KB_MASK
-        raw[s_cb] = int(base[8] + k * inc[8]) // PAGE * PAGE & KB_MASK
-        raw[s_nv] = self._nv + k - niv
-        raw[s_niv] = self._niv + niv
-        dc, dcache = self._dc, self._dcache
+        (o_real, o_run, o_ut, o_st, o_uts, o_sts, o_sreal, o_minflt, o_majflt, o_core, o_virt,
+         o_rc, o_wc, o_sr, o_sw, o_rb, o_wb, o_cb, o_nv, o_niv) = lin  # fmt: skip
+        put(buf, o_real, utime + stime)
+        put(buf, o_sreal, utime + stime)
+        put(buf, o_run, run)
+        put(buf, o_ut, utime // 1000)
+        put(buf, o_uts, utime // 1000)
+        put(buf, o_st, stime // 1000)
+        put(buf, o_sts, stime // 1000)
+        put(buf, o_minflt, int(base[9] + k * inc[9]))
+        put(buf, o_majflt, int(base[10] + k * inc[10]))
+        put(buf, o_core, cpu_us * (proc.rss_kb >> 2) * PAGE // 1_024_000)
+        put(buf, o_virt, cpu_us * (proc.vm_kb >> 2) * PAGE // 1_024_000)
+        put(buf, o_rc, int(base[2] + k * inc[2]) & KB_MASK)
+        put(buf, o_wc, int(base[3] + k * inc[3]) & KB_MASK)
+        put(buf, o_sr, int(base[4] + k * inc[4]) & KB_MASK)
+        put(buf, o_sw, int(base[5] + k * inc[5]) & KB_MASK)
+        put(buf, o_rb, int(base[6] + k * inc[6]) // PAGE * PAGE & KB_MASK)
+        put(buf, o_wb, int(base[7] + k * inc[7]) // PAGE * PAGE & KB_MASK)
+        put(buf, o_cb, int(base[8] + k * inc[8]) // PAGE * PAGE & KB_MASK)
+        put(buf, o_nv, self._nv + k - niv)
+        put(buf, o_niv, self._niv + niv)
+        dc, dm, d = self._dc, self._dm, self._d
         for j in range(_N_DELAY) if full else self._dactive:
-            s_cnt, s_tot, s_max, s_min, s_sec, s_nsec = kinds[j]
+            o_cnt, o_tot, o_max, o_min, o_sec, o_nsec = kinds[j]
             kj = int(k * dc[j])
-            raw[s_cnt] = self._dcnt[j] + kj
-            raw[s_tot] = self._dtot[j] + kj * self._dm[j]
+            i = 9 * j
+            put(buf, o_cnt, d[i] + kj)
+            put(buf, o_tot, d[i + 1] + kj * dm[j])
             p = kj.bit_length() - 1
-            cached = dcache[j]
-            if cached[0] != p:
-                high, low, when = self._dmax[j], self._dmin[j], self._dts[j]
+            if d[i + 5] != p:
+                high, low, when = d[i + 2], d[i + 4], d[i + 3]
                 if kj > 0:
                     seg_max, seg_min, seg_when = self._extremes(j, kj)
                     if seg_max > high:
                         high, when = seg_max, seg_when
                     if low == 0 or seg_min < low:
                         low = seg_min
-                cached = dcache[j] = (p, high, low, when)
-                raw[s_max] = high
-                raw[s_min] = low
-                stamp = when + wall_offset if when else 0
-                raw[s_sec] = stamp // NS_PER_S
-                raw[s_nsec] = stamp % NS_PER_S
-            elif full:
-                _, raw[s_max], raw[s_min], when = cached
-                stamp = when + wall_offset if when else 0
-                raw[s_sec] = stamp // NS_PER_S
-                raw[s_nsec] = stamp % NS_PER_S
+                d[i + 5] = p
+                d[i + 6] = high
+                d[i + 7] = low
+                d[i + 8] = when
+            elif not full:
+                continue
+            put(buf, o_max, d[i + 6])
+            put(buf, o_min, d[i + 7])
+            when = d[i + 8]
+            stamp = when + wall_offset if when else 0
+            put(buf, o_sec, stamp // NS_PER_S)
+            put(buf, o_nsec, stamp % NS_PER_S)
         return True
 
     def state(self, now: int) -> str:
