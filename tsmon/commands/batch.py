@@ -47,7 +47,7 @@ from ._common import (
     usage_error,
 )
 
-__all__ = ["COLUMN_ALIASES", "batch", "resolve_columns"]
+__all__ = ["COLUMN_ALIASES", "BatchOptions", "BatchRenderer", "batch", "resolve_columns"]
 
 #: Short names accepted by --columns for the delay kinds (as percentages of the interval).
 COLUMN_ALIASES: dict[str, str] = {
@@ -727,6 +727,11 @@ class _Renderer:
             "lost": snap.lost,
             "tasks": tasks,
         }
+
+
+#: Public names for the replay's --batch path (and anyone printing snapshots as batch does).
+BatchOptions = _Options
+BatchRenderer = _Renderer
 
 
 def _run(sampler: Any, backend: Any, opts: _Options) -> None:

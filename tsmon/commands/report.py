@@ -170,8 +170,8 @@ class _Out:
     "--at",
     "at_time",
     metavar="TIME",
-    help="With --from: the frame at TIME, seconds from the start (90, 1m30s) or a wall-clock "
-    "time (HH:MM:SS, YYYY-MM-DDTHH:MM:SS); default: the last frame.",
+    help="With --from: the frame at TIME, as tsmon replay --at takes it (90, 1m30s, -30 from "
+    "the end, 14:05:00, 2026-11-26T14:05:00, #120); default: the last frame.",
 )
 @backend_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[CMD [ARGS]...]")
@@ -306,52 +306,24 @@ def _check(
         usage_error(f"invalid receive buffer size {rcvbuf} (give a number of bytes >= 0)")
 
 
-def _parse_at(text: str) -> tuple[float, str]:
-    """--at TIME as (seconds, clock): "elapsed" from the first frame, or "wall" (epoch)."""
-    import re
-    import time as _time
+def _parse_at(text: str) -> tuple[str, float]:
+    """--at TIME, in the forms tsmon replay takes."""
+    from .replay import parse_when
 
-    value = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value), "elapsed"
-    span = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", value)
-    if value and span:
-        hours, minutes, seconds = (float(x) if x else 0.0 for x in span.groups())
-        return hours * 3600 + minutes * 60 + seconds, "elapsed"
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return _time.mktime(_time.strptime(value, fmt)), "wall"
-        except ValueError:
-            pass
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value):
-        return -1.0, value  # a time of day: placed on the recording's dates by _seek
-    usage_error(
-        f"--at {text!r} is not a time (give seconds from the start like 90 or 1m30s, "
-        "or a clock time like 14:05:00 or 2026-11-26T14:05:00)"
-    )
-    raise AssertionError  # pragma: no cover - usage_error raises
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        usage_error(f"--at {exc}")
+        raise AssertionError from None  # pragma: no cover - usage_error raises
 
 
-def _seek(backend: Any, at: tuple[float, str] | None) -> None:
+def _seek(backend: Any, at: tuple[str, float] | None) -> None:
     """Make the replay's current frame the last one, or the one at ``at``."""
-    import time as _time
+    from .replay import resolve_when
 
     if backend.frame_count == 0:
         fail(f"{backend.path}: the recording holds no frames", EXIT_BAD_INPUT)
-    if at is None:
-        backend.seek(backend.frame_count - 1)
-    elif at[1] in ("elapsed", "wall"):
-        backend.seek_time(at[0], clock=at[1])
-    else:
-        start = backend.frame_time(0)[1]
-        day = _time.localtime(start)
-        parts = [int(p) for p in at[1].split(":")] + [0]
-        wall = _time.mktime(
-            (day.tm_year, day.tm_mon, day.tm_mday, parts[0], parts[1], parts[2], 0, 0, -1)
-        )
-        if wall < start - 1:
-            wall += 86400  # the recording ran past midnight
-        backend.seek_time(wall, clock="wall")
+    backend.seek(backend.frame_count - 1 if at is None else resolve_when(backend, at))
     backend.collect()
 
 
