@@ -234,12 +234,6 @@ def record(
     writer: SessionWriter | None = None
     stop = _Stop()
     try:
-        announce_backend(backend, quiet=quiet)
-        try:
-            listener = backend.open_listener()
-        except TsmonError as exc:
-            if not quiet:
-                note(f"no exit listener ({exc}): tasks shorter than an interval are not recorded")
         for path in cgroups:
             backend.cgroup_stats(path)  # a bad directory is a one-line error before we start
         writer = SessionWriter(
@@ -249,6 +243,12 @@ def record(
             keyframe_every=keyframe_every,
             compress=compress,
         )
+        announce_backend(backend, quiet=quiet)
+        try:
+            listener = backend.open_listener()
+        except TsmonError as exc:
+            if not quiet:
+                note(f"no exit listener ({exc}): tasks shorter than an interval are not recorded")
         if not quiet:
             until = (
                 f"{count} frames"

@@ -41,8 +41,8 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?")
 def parse_when(text: str) -> tuple[str, float]:
     """A moment of a recording, as written by a person.
 
-    Returns (kind, value): ("frame", N) for ``#N``; ("elapsed", seconds) for ``90``,
-    ``1m30s``, ``+90`` or ``-30`` (from the end when negative); ("wall", epoch) for
+    Returns (kind, value): ("frame", N) for ``#N`` (numbered from 1); ("elapsed", seconds)
+    for ``90``, ``1m30s``, ``+90`` or ``-30`` (from the end when negative); ("wall", epoch) for
     ``YYYY-MM-DDTHH:MM:SS``; ("clock", seconds since midnight) for ``HH:MM[:SS]``.
     Raises ValueError with the accepted forms.
     """
@@ -77,8 +77,8 @@ def resolve_when(backend: Any, when: tuple[str, float]) -> int:
     count = backend.frame_count
     if count == 0:
         return 0
-    if kind == "frame":
-        return min(int(value), count - 1)
+    if kind == "frame":  # numbered from 1, as the position bar shows them
+        return min(max(int(value) - 1, 0), count - 1)
     reader = backend.reader
     if kind == "elapsed":
         if value < 0:
@@ -95,9 +95,10 @@ def resolve_when(backend: Any, when: tuple[str, float]) -> int:
 
 
 def _last_at(times: Any, numbers: Any, t: float) -> int:
+    """The last frame at or before ``t`` (a millisecond early still counts: times are sums)."""
     import bisect
 
-    i = bisect.bisect_right(times, t) - 1
+    i = bisect.bisect_right(times, t + 1e-3) - 1
     return int(numbers[max(i, 0)])
 
 
@@ -238,7 +239,7 @@ def _batch(backend: Any, start: int, args: dict[str, Any]) -> None:
                 break
             result = renderer.render(snap)
             if isinstance(result, dict):
-                result["frame"] = backend.position
+                result["frame"] = backend.position + 1  # as the TUI's position bar
                 write(json.dumps(result) + "\n")
             elif result:
                 write("\n".join(result) + "\n")
