@@ -413,7 +413,9 @@ def test_a_frame_that_lies_about_its_types_is_corrupt(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
-def test_nothing_from_the_file_is_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_from_the_file_is_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "e.jsonl"
     frames = simulate(path, frames=8, tasks=30)
 
@@ -434,7 +436,10 @@ def test_nothing_from_the_file_is_evaluated(tmp_path: Path, monkeypatch: pytest.
         (b'{"format": "pcap-ng", "schema": 1}\n', "'pcap-ng'"),
         (b'{"hello": "world"}\n', 'no "format"'),
         (b'{"format": "tsmon-session", "schema": 99, "layouts": {}}\n', "schema 99 is newer"),
-        (b'{"format": "tsmon-session", "schema": "one", "layouts": {}}\n', "unknown session schema"),
+        (
+            b'{"format": "tsmon-session", "schema": "one", "layouts": {}}\n',
+            "unknown session schema",
+        ),
         (b'{"key":0,"tm":1,"tw":2,"tasks":[]}\n', "header is missing"),
         (b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 40, "not a tsmon session"),
         (gzip.compress(b'{"format": "other"}\n'), "'other'"),
