@@ -209,3 +209,27 @@ async def test_R_records_the_live_view(tmp_path: Path) -> None:
     first = frames[0]
     assert set(first.tgids.values()) <= set(first.cmdlines) | {t for t in first.tasks}
     assert len(first.cmdlines) > 3  # every command line known, not only the new ones
+
+
+def test_tsmon_top_gives_R_a_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The top command hands the app a recorder factory that writes where it is told."""
+    from click.testing import CliRunner
+
+    from tsmon.commands.top import top
+
+    seen: dict[str, Any] = {}
+
+    def run(self: TsmonApp, *args: Any, **kwargs: Any) -> None:
+        seen["factory"] = self.recorder_factory
+        recorder = self.recorder_factory()
+        seen["path"] = recorder.path
+        recorder.close()
+
+    monkeypatch.setattr(TsmonApp, "run", run)
+    monkeypatch.setenv("TSMON_RECORD_DIR", str(tmp_path))
+    done = CliRunner().invoke(top, ["--backend", "sim", "-d", "2"])
+    assert done.exit_code == 0, done.output
+    assert seen["factory"] is not None
+    path = Path(seen["path"])
+    assert path.parent == tmp_path
+    assert SessionReader(path).header.interval == 2.0

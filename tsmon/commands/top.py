@@ -121,6 +121,11 @@ def top(
             pids=pids,
             cgroup2_dirs=v2 if named else None,
         )
+        # --- recording (issue 5): R writes a session file, see tsmon.commands.record ---
+        from .record import recorder_factory
+
+        app.recorder_factory = recorder_factory(backend, lambda: app.interval)
+        # --- end of recording hook ---
         app.run()
     finally:
         sampler.close()
