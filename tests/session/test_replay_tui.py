@@ -156,7 +156,8 @@ async def test_replay_runs_to_the_end_and_stops(session: tuple[Path, list[dict[i
         assert "END" in str(app.query_one("#replay-bar").render())
         assert cpu(app.snapshot) == shown[-1]
         await pilot.press("space")  # again, from the start
-        await until(pilot, lambda: app.shown < 10)
+        assert not app.paused
+        await until(pilot, lambda: app.shown < FRAMES - 1)
 
 
 async def test_every_tab_and_detail_work_on_a_replay(session: tuple[Path, Any]) -> None:
