@@ -38,7 +38,7 @@ from tsmon_core.errors import TsmonError
 from tsmon_core.sampler import Sampler, Snapshot
 
 from .keys import KEYS, KeySpec, bindings
-from .messages import SampleFailed, SampleReady
+from .messages import SampleFailed, SampleReady, TrackedUpdated
 from .resources import theme_file
 from .screens.detail import DetailScreen
 from .screens.dialogs import ColumnChooser, Confirm
@@ -120,6 +120,7 @@ class TsmonApp(App[int]):
         self.tracked = Tracked(cgroup2_dirs)
         self.snapshot: Snapshot | None = None
         self.generation = 0  # snapshots shown so far
+        self.tracked_generation = 0  # snapshots folded into histories and totals
         self.status_extra = ""
         self.last_error: str | None = None
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
@@ -130,6 +131,8 @@ class TsmonApp(App[int]):
         self._requests = 0
         self._req_lock = threading.Lock()
         self._frozen = False
+        self._painted = threading.Event()
+        self._retired: list[object] = []
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -236,7 +239,7 @@ class TsmonApp(App[int]):
         except Exception as exc:  # never let a bad refresh kill the worker silently
             self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.tracked.update(snapshot)
+        self.tracked.add_exits(snapshot)
         recorder = self.recorder
         if recorder is not None:
             try:
@@ -244,7 +247,16 @@ class TsmonApp(App[int]):
             except Exception as exc:
                 self.recorder = None
                 self.post_message(SampleFailed(f"recording stopped: {exc}"))
+        self._painted.clear()
         self.post_message(SampleReady(snapshot, self.tracked, t_new))
+        # The per-thread pass (histories, totals, cgroups) waits for the frame to be painted,
+        # so it does not compete with the UI thread for the GIL; the header and the charts
+        # then catch up with a small second update.
+        self._painted.wait(2.0)
+        retired, self._retired = self._retired, []
+        del retired  # the previous refresh's records are freed here, off the UI thread
+        self.tracked.update_history(snapshot)
+        self.post_message(TrackedUpdated(self.tracked.generation))
         if not self._frozen and snapshot.index >= 1:
             # Move everything alive after start-up out of the collector's sight: full
             # collections then scan only what refreshes create (tens of ms saved on a
@@ -258,6 +270,10 @@ class TsmonApp(App[int]):
     def on_sample_ready(self, message: SampleReady) -> None:
         """Show a new snapshot on whatever is visible."""
         cpu_start = time.thread_time()
+        # Hand the previous snapshot's rows to the worker to free: deallocating 10,000
+        # records costs ~15 ms, which the UI thread should not pay before painting.
+        table = self.table
+        self._retired.append((self.snapshot, table.rows, table.snapshot, table._tid_order))
         self.snapshot = message.snapshot
         self.generation += 1
         self.refresh_view()
@@ -266,8 +282,33 @@ class TsmonApp(App[int]):
         def painted() -> None:
             self.paint_times.append(time.perf_counter() - start)
             self.paint_cpu_times.append(time.thread_time() - cpu_start)
+            self._painted.set()
 
         self.call_after_refresh(painted)
+
+    def on_tracked_updated(self, message: TrackedUpdated) -> None:
+        """Histories and totals caught up: refresh the header, charts and cgroups."""
+        self.tracked_generation = message.generation
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        self._show_totals(snapshot)
+        screen = self.screen
+        if isinstance(screen, DetailScreen):
+            screen.update_from(snapshot, self.tracked)
+        elif screen is self.main and self.main.query_one(TabbedContent).active == "cgroups":
+            self.main.query_one("#cgroup-pane").show(self.tracked)  # type: ignore[attr-defined]
+
+    def _show_totals(self, snapshot: Snapshot) -> None:
+        tracked = self.tracked
+        self.main.query_one(SummaryBar).show_totals(
+            snapshot,
+            tracked.read_bps,
+            tracked.write_bps,
+            tracked.exits_per_s,
+            tracked.processes,
+            len(self.table.rows),
+        )
 
     def on_sample_failed(self, message: SampleFailed) -> None:
         self.last_error = message.error
@@ -281,14 +322,6 @@ class TsmonApp(App[int]):
         screen = self.screen
         tracked = self.tracked
         main = self.main
-        main.query_one(SummaryBar).show_totals(
-            snapshot,
-            tracked.read_bps,
-            tracked.write_bps,
-            tracked.exits_per_s,
-            tracked.processes,
-            len(self.table.rows),
-        )
         if isinstance(screen, DetailScreen):
             screen.update_from(snapshot, tracked)
             return
@@ -297,6 +330,7 @@ class TsmonApp(App[int]):
         active = main.query_one(TabbedContent).active
         if active == "tasks":
             self.table.show(snapshot)
+            self._show_totals(snapshot)  # "shown" counts the rows just derived
         elif active == "exits":
             main.query_one("#exit-pane").show(tracked, self.sampler.listener_error)  # type: ignore[attr-defined]
         elif active == "cgroups":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from rich.markup import escape
@@ -372,20 +372,27 @@ def _fast_thread_key(m: Metric, accumulated: bool) -> Callable[[Any], float]:
 _ZERO = (0,) * 512  # a stand-in baseline record: every itemgetter on it reads 0
 
 
+_COL = [itemgetter(i) for i in range(10)]  # TaskRow fields by position, read with map()
+
+
 def _amounts(
-    fget: Callable[[Any], Any], rows: Sequence[Any], accumulated: bool
+    fget: Callable[[Any], Any],
+    stats: list[Any],
+    bases: list[Any],
+    born: list[Any] | None,
 ) -> list[int | None]:
-    """How much one counter grew per thread row (over the interval or since first seen)."""
-    now = list(map(fget, [r[2] for r in rows]))
-    index = 4 if accumulated else 3
-    bases = [r[index] for r in rows]
+    """How much one counter grew per thread (against ``bases``; None where unknown).
+
+    ``born`` (non-accumulated only) says which threads without a baseline started during
+    the interval, so that their whole count is the delta.
+    """
+    now = list(map(fget, stats))
     before = list(map(fget, [_ZERO if b is None else b for b in bases]))
-    if accumulated:
+    if born is None:
         return [
             (n if b is None else (n - v if v is not None and n is not None and n >= v else None))
             for n, v, b in zip(now, before, bases, strict=True)
         ]
-    born = [r[5] for r in rows]
     return [
         (
             (n if o else None)
@@ -402,9 +409,10 @@ def _vector_keys(m: Metric, rows: Sequence[Any], accumulated: bool) -> list[floa
     Works when every record (and baseline) has one layout; None otherwise (the caller falls
     back to a per-row path). Same figures as ``row.value``; -1 where that gives None.
     """
-    index = 4 if accumulated else 3
-    classes = {type(r[2]) for r in rows}
-    classes.update(type(r[index]) for r in rows)
+    stats = list(map(_COL[2], rows))
+    bases = list(map(_COL[4 if accumulated else 3], rows))
+    classes = set(map(type, stats))
+    classes.update(map(type, bases))
     classes.discard(type(None))
     if len(classes) != 1:
         return None
@@ -415,13 +423,14 @@ def _vector_keys(m: Metric, rows: Sequence[Any], accumulated: bool) -> list[floa
     fget = prop.fget
     assert fget is not None
     if m.kind == "gauge":
-        return [-1.0 if v is None else v for v in map(fget, [r[2] for r in rows])]
-    amounts = _amounts(fget, rows, accumulated)
+        return [-1.0 if v is None else v for v in map(fget, stats)]
+    born = None if accumulated else list(map(_COL[5], rows))
+    amounts = _amounts(fget, stats, bases, born)
     if m.kind == "avg":
         cprop = klass.__dict__.get(m.count_field)
         if not isinstance(cprop, property) or cprop.fget is None:
             return [-1.0] * len(rows)
-        counts = _amounts(cprop.fget, rows, accumulated)
+        counts = _amounts(cprop.fget, stats, bases, born)
         return [
             -1.0 if a is None else (a / c if c else 0.0)
             for a, c in zip(amounts, counts, strict=True)
@@ -429,7 +438,20 @@ def _vector_keys(m: Metric, rows: Sequence[Any], accumulated: bool) -> list[floa
     if accumulated and m.kind == "rate":
         return [-1.0 if a is None else float(a) for a in amounts]
     scale = 100.0 / _NS if m.kind == "percent" else 1.0
-    spans = [r[8] - r[9] or r[7] for r in rows] if accumulated else [r[7] for r in rows]
+    if accumulated:
+        spans = [r[8] - r[9] or r[7] for r in rows]
+        return [
+            a * scale / t if a is not None and t else -1.0
+            for a, t in zip(amounts, spans, strict=True)
+        ]
+    dts = set(map(_COL[7], rows))
+    if len(dts) == 1:  # one interval for every row (the usual case)
+        dt = dts.pop()
+        if not dt:
+            return [-1.0] * len(rows)
+        factor = scale / dt
+        return [-1.0 if a is None else a * factor for a in amounts]
+    spans = list(map(_COL[7], rows))
     return [
         a * scale / t if a is not None and t else -1.0 for a, t in zip(amounts, spans, strict=True)
     ]

@@ -10,12 +10,12 @@ from tsmon_core.sampler import Snapshot
 
 from .tracking import Tracked
 
-__all__ = ["SampleFailed", "SampleReady"]
+__all__ = ["SampleFailed", "SampleReady", "TrackedUpdated"]
 
 
 @dataclass
 class SampleReady(Message):
-    """A new snapshot, with what the worker derived from it (histories, exits, cgroups).
+    """A new snapshot (its exits are already in the log; histories follow the paint).
 
     Attributes:
         snapshot: the sampler's snapshot.
@@ -30,6 +30,17 @@ class SampleReady(Message):
     def can_replace(self, message: Message) -> bool:
         """A newer snapshot replaces an older one still queued (exits are kept in tracked)."""
         return isinstance(message, SampleReady)
+
+
+@dataclass
+class TrackedUpdated(Message):
+    """Histories, totals and cgroup rows caught up with the snapshot just painted."""
+
+    generation: int
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the latest matters."""
+        return isinstance(message, TrackedUpdated)
 
 
 @dataclass

@@ -387,8 +387,16 @@ class Tracked:
         self.write_bps = 0.0
         self.processes = 0
 
-    def update(self, snapshot: Snapshot, with_cgroups: bool = True) -> None:
-        """Fold one snapshot in (called by the sampler worker)."""
+    def add_exits(self, snapshot: Snapshot) -> None:
+        """Log the snapshot's exits (cheap: done before the frame is painted)."""
+        entries = [ExitEntry.from_record(rec) for rec in snapshot.exits]
+        with self.lock:
+            self.exits.extendleft(entries)
+            self.exits_total += len(entries)
+            self.exits_per_s = len(entries) / snapshot.dt if snapshot.dt else 0.0
+
+    def update_history(self, snapshot: Snapshot, with_cgroups: bool = True) -> None:
+        """Histories, totals and cgroup rows (a per-thread pass: done after the paint)."""
         samples: dict[tuple[str, int], tuple[int, float, float]] = {}
         procs: dict[int, list[float]] = {}
         total_read = total_write = 0.0
@@ -407,7 +415,6 @@ class Tracked:
                 acc[1] += delay
         for tgid, (io, delay) in procs.items():
             samples[("p", tgid)] = (0, io, delay)
-        entries = [ExitEntry.from_record(rec) for rec in snapshot.exits]
         cgroups = (
             build_cgroup_rows(snapshot, self.cgroup2_dirs)
             if with_cgroups and (snapshot.cgroups or self.cgroup2_dirs)
@@ -415,14 +422,16 @@ class Tracked:
         )
         with self.lock:
             self.history.update(samples)
-            self.exits.extendleft(entries)
-            self.exits_total += len(entries)
-            self.exits_per_s = len(entries) / snapshot.dt if snapshot.dt else 0.0
             self.read_bps, self.write_bps = total_read, total_write
             self.processes = len(procs)
             if with_cgroups:
                 self.cgroups = cgroups
             self.generation += 1
+
+    def update(self, snapshot: Snapshot, with_cgroups: bool = True) -> None:
+        """Fold one snapshot in: exits, then histories, totals and cgroups."""
+        self.add_exits(snapshot)
+        self.update_history(snapshot, with_cgroups)
 
     def exit_entries(self) -> list[ExitEntry]:
         """The exit log now, newest first (a copy)."""

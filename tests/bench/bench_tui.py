@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tsmon.app import TsmonApp  # noqa: E402
-from tsmon_core.sampler import Sampler  # noqa: E402
+from tsmon.app import TsmonApp
+from tsmon_core.sampler import Sampler
 
 
 def rss_mb() -> float:
@@ -54,7 +54,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     backend = make_backend(args.tasks, args.churn)
     sampler = Sampler(backend)
     app = TsmonApp(backend=backend, sampler=sampler, manual=True, cgroup2_dirs=[])
-    results: dict[str, Any] = {"tasks": args.tasks}
+    results: dict[str, Any] = {"tasks": args.tasks, "loadavg_start": os.getloadavg()[0]}
 
     async with app.run_test(size=(160, 50)) as pilot:
 
@@ -95,6 +95,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await pilot.press("r")
             times.append(time.perf_counter() - t0)
         results["resort_key_ms_median"] = statistics.median(times) * 1000
+        results["loadavg_after_latency"] = os.getloadavg()[0]
 
         if not args.skip_memory:
             samples = []

@@ -57,7 +57,7 @@ def make_sim_app(**options: Any) -> TsmonApp:
     return make_app(backend, **options)
 
 
-async def wait_for(pilot: Pilot[Any], predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(pilot: Pilot[Any], predicate: Any, timeout: float = 30.0) -> None:
     """Let the app run until ``predicate()`` holds."""
     for _ in range(int(timeout / 0.01)):
         if predicate():
@@ -70,7 +70,7 @@ async def started(pilot: Pilot[Any]) -> TsmonApp:
     """Wait for the first snapshot, then take one more so that rates exist."""
     app = pilot.app
     assert isinstance(app, TsmonApp)
-    await wait_for(pilot, lambda: app.generation >= 1)
+    await wait_for(pilot, lambda: app.generation >= 1 and app.tracked_generation >= 1)
     await step(pilot)
     return app
 
@@ -80,9 +80,12 @@ async def step(pilot: Pilot[Any], seconds: float = 1.0) -> None:
     app = pilot.app
     assert isinstance(app, TsmonApp)
     target = app.generation + 1
+    tracked = app.tracked.generation + 1
     app.backend.advance(seconds)  # type: ignore[attr-defined]
     app.request_sample()
     await wait_for(pilot, lambda: app.generation >= target)
+    # histories and totals are folded in after the frame is painted
+    await wait_for(pilot, lambda: app.tracked_generation >= tracked)
     await pilot.pause()
 
 

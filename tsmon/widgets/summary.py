@@ -110,5 +110,5 @@ class SummaryBar(Vertical):
         if snapshot.lost:
             lost.stylize("bold")
         text.append_text(lost)
-        self.query_one("#totals", Static).update(text)
+        self.query_one("#totals", Static).update(text, layout=False)  # one line, full width
         self.query_one("#warning", Static).set_class(snapshot.delayacct is not False, "hidden")
