@@ -158,6 +158,8 @@ async def test_replay_runs_to_the_end_and_stops(session: tuple[Path, list[dict[i
         await pilot.press("space")  # again, from the start
         assert not app.paused
         await until(pilot, lambda: app.shown < FRAMES - 1)
+        await pilot.press("space")  # stop before closing: no refresh in flight at exit
+        await pilot.pause(0.3)
 
 
 async def test_every_tab_and_detail_work_on_a_replay(session: tuple[Path, Any]) -> None:

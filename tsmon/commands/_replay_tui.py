@@ -190,6 +190,7 @@ class ReplayApp(TsmonApp):
         self.frame_count = backend.frame_count
         self._timer: Timer | None = None
         self._bar: ReplayBar | None = None
+        self._exit_requested = False
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -216,6 +217,8 @@ class ReplayApp(TsmonApp):
         return self.replay.position
 
     def on_sample_ready(self, message: SampleReady) -> None:
+        if not self.screen_stack or self._exit_requested:
+            return  # a refresh that arrives while the app closes
         super().on_sample_ready(message)
         self.shown = self._number_of(message.snapshot)
         if self.shown >= self.goal:
@@ -254,6 +257,13 @@ class ReplayApp(TsmonApp):
             self.replay_sampler.jump(number)
         self.goal = number
         self.request_sample()
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        self._exit_requested = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        super().exit(*args, **kwargs)
 
     def pause(self, paused: bool) -> None:
         if not paused and self.shown >= self.frame_count - 1:
