@@ -551,7 +551,7 @@ def test_listener_without_l_prints_one_exit_and_deregisters() -> None:
 
 
 def _imported(*args: str) -> set[str]:
-    """Top-level packages a tsmon run imports (from python -X importtime)."""
+    """Modules (and their top-level packages) a tsmon run imports (python -X importtime)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tsmon", *args],
@@ -561,7 +561,8 @@ def _imported(*args: str) -> set[str]:
     names = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            module = line.rsplit("|", 1)[1].strip()
+            names.update((module, module.split(".")[0]))
     assert "tsmon" in names
     return names
 
@@ -614,3 +615,11 @@ def test_report_from_a_recording(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'soon' is not a time" in bad.stderr
     needs_from = tsmon("report", "--at", "5", "-p", str(tid))
     assert needs_from.returncode == 2 and "needs --from FILE" in needs_from.stderr
+
+
+@requires_kernel
+def test_report_on_the_kernel_does_not_load_the_simulator() -> None:
+    """auto picks netlink here: the simulator (tens of ms to import) stays unloaded."""
+    loaded = _imported("report", "-d", "-p", "1")
+    assert "tsmon_core.backends.live" in loaded
+    assert "tsmon_core.backends.sim" not in loaded and "tsmon_core.sim" not in loaded

@@ -189,10 +189,11 @@ def open_backend(kind: str = "auto", **options: object) -> Backend:
     if kind == "auto":
         from ..errors import TsmonError
         from .live import NetlinkBackend
-        from .sim import SimulatedBackend
 
         try:
             return NetlinkBackend(reason="auto: the kernel's taskstats interface answered")
         except TsmonError as exc:
+            from .sim import SimulatedBackend  # only when needed: importing it costs ~40 ms
+
             return SimulatedBackend(reason=f"auto: simulated, because {exc}", **options)  # type: ignore[arg-type]
     raise ValueError(f"unknown backend {kind!r} (choose netlink, sim, replay or auto)")
