@@ -238,17 +238,18 @@ def report(
         if verbose:
             _debug_backend(out, backend)
         sections = {"delays": delays, "io": io, "switches": switches, "verbose": verbose}
+        gone_fix = _GONE_FIX if from_file is None else "it is not in that frame of the recording"
         if pid is not None:
             try:
                 record = backend.query_pid(pid)
             except TaskGoneError:
-                fail(f"no such task: {pid} ({_GONE_FIX})", EXIT_NO_TASK)
+                fail(f"no such task: {pid} ({gone_fix})", EXIT_NO_TASK)
             _emit(out, backend, "PID", pid, record, sections)
         elif tgid is not None:
             try:
                 _report_tgid(out, backend, tgid, sections)
             except TaskGoneError:
-                fail(f"no such process: {tgid} ({_GONE_FIX})", EXIT_NO_TASK)
+                fail(f"no such process: {tgid} ({gone_fix})", EXIT_NO_TASK)
         elif cgroup is not None:
             _report_cgroup(out, backend, cgroup)
         elif run:
