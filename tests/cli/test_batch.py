@@ -335,3 +335,41 @@ def test_unprivileged_user_runs_on_the_simulator_and_is_told(args: list[str]) ->
             as_json = tsmon_as_nobody(*args, "--json", env=env)
         assert as_json.returncode == 0, as_json.stderr
         assert all(json.loads(line)["backend"] == "sim" for line in as_json.stdout.splitlines())
+
+
+# --- the shared formatters ------------------------------------------------------------------
+
+
+def test_formatters_follow_iotop_and_getdelays() -> None:
+    from tsmon import formatting as f
+
+    assert f.human_size(0) == "0.00 B"
+    assert f.human_size(1536) == "1536.00 B"  # iotop: the unit where the value is at least 2
+    assert f.human_size(2048) == "2.00 K"
+    assert f.human_size(5 * MB) == "5.00 M"
+    assert f.human_size(0.001) == "0.00 B"  # iotop's log() would pick the wrong unit here
+    assert f.format_rate(4096, kilobytes=True) == "4.00 K/s"
+    assert f.format_rate(None) == f.NA == "N/A"
+    assert f.format_percent(150.0) == "99.99 %" and f.format_percent(150.0, cap=None) == "150.00 %"
+    assert [f.format_ns(v) for v in (850, 12_345, 4_560_000, 1_230_000_000, 123e9)] == [
+        "850 ns",
+        "12.3 µs",
+        "4.56 ms",
+        "1.23 s",
+        "2m03s",
+    ]
+    assert f.format_ms(65_000) == "0.065ms"
+    assert f.format_duration(7384) == "2h03m" and f.format_duration(0.25) == "0.25 s"
+    assert f.format_count(950) == "950" and f.format_count(12_345) == "12.3k"
+    assert f.format_exit(3 << 8) == "exit 3" and f.format_exit(9) == "SIGKILL"
+    assert f.format_exit(11 | 0x80) == "SIGSEGV (core)"
+    assert f.ioprio_string(None, 0, 0) == "be/4" and f.ioprio_string(None, -20, 0) == "be/0"
+    assert f.ioprio_string((1 << 13) | 2) == "rt/2" and f.ioprio_string(3 << 13) == "idle"
+    assert f.ioprio_string(None, 0, 5) == "idle" and f.ioprio_string(None, 5, 1) == "rt/5"
+    assert f.format_wall_ns(0) == "N/A"
+    assert f.sanitize("a\x1b[2Jb\x07\u202ec") == "a[2Jbc"
+    assert f.sanitize_cmdline(b"/bin/sh\x00-c\x00echo\nhi\x00") == "/bin/sh -c echo hi"
+    assert f.format_command("/usr/bin/python3 app.py", "python3") == "python3 app.py"
+    assert f.format_command(None, "kworker/0:1") == "[kworker/0:1]"
+    assert f.format_command("app", "app", thread_name="io\x1bw") == "app [iow]"
+    assert f.user_name(0) == "root" and f.user_name(None) == "N/A"
