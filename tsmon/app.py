@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Protocol
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, TabbedContent
 from textual.worker import get_current_worker
@@ -270,6 +271,10 @@ class TsmonApp(App[int]):
     def on_sample_ready(self, message: SampleReady) -> None:
         """Show a new snapshot on whatever is visible."""
         cpu_start = time.thread_time()
+        if not self._main_ready():  # shutting down, or not composed yet
+            self.snapshot = message.snapshot
+            self._painted.set()
+            return
         # Hand the previous snapshot's rows to the worker to free: deallocating 10,000
         # records costs ~15 ms, which the UI thread should not pay before painting.
         table = self.table
@@ -290,7 +295,7 @@ class TsmonApp(App[int]):
         """Histories and totals caught up: refresh the header, charts and cgroups."""
         self.tracked_generation = message.generation
         snapshot = self.snapshot
-        if snapshot is None:
+        if snapshot is None or not self._main_ready():
             return
         self._show_totals(snapshot)
         screen = self.screen
@@ -314,10 +319,18 @@ class TsmonApp(App[int]):
         self.last_error = message.error
         self.notify(message.error, title="refresh failed", severity="error", timeout=6)
 
+    def _main_ready(self) -> bool:
+        """The main screen is up (not yet composed, or already torn down at exit)."""
+        try:
+            self.main.query_one(SummaryBar).query_one("#totals")
+        except (NoMatches, IndexError, AssertionError):
+            return False
+        return True
+
     def refresh_view(self) -> None:
         """Redraw what is on screen from the last snapshot."""
         snapshot = self.snapshot
-        if snapshot is None:
+        if snapshot is None or not self._main_ready():
             return
         screen = self.screen
         tracked = self.tracked

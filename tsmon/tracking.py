@@ -342,10 +342,15 @@ def build_cgroup_rows(snapshot: Snapshot, v2_dirs: Sequence[str]) -> list[Cgroup
 
 
 def default_cgroup_dirs(root: str = "/sys/fs/cgroup", limit: int = 24) -> list[str]:
-    """The top-level cgroups of this machine (cgroup2), for the tab when none are named."""
-    p = Path(root)
+    """The top-level cgroup2 groups of this machine, for the tab when none are named.
+
+    The cgroup2 mount is ``root`` itself (unified mode) or ``root/unified`` (hybrid mode).
+    """
     if cgroup_version(root) != 2:
-        return []
+        root = f"{root}/unified"
+        if cgroup_version(root) != 2:
+            return []
+    p = Path(root)
     try:
         children = sorted(str(c) for c in p.iterdir() if (c / "cgroup.threads").is_file())
     except OSError:

@@ -125,3 +125,43 @@ async def test_live_writer_shows_a_write_rate_and_its_exit_is_logged() -> None:
             if os.path.exists(name):
                 os.unlink(name)
         os.rmdir(tmpdir)
+
+
+async def test_live_cgroups_tab_cgroupstats_on_v1_and_derived_on_cgroup2() -> None:
+    from tsmon.tracking import cgroup_version, default_cgroup_dirs
+
+    backend = _netlink_backend()
+    v1 = [
+        p for p in ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory") if cgroup_version(p) == 1
+    ]
+    v2 = default_cgroup_dirs()[:3]
+    if not v1 and not v2:
+        backend.close()
+        pytest.skip("no cgroup directories here")
+    sampler = Sampler(backend, cgroups=v1)
+    app = TsmonApp(backend=backend, sampler=sampler, manual=True, cgroup2_dirs=v2)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.tracked_generation >= 1, timeout=30)
+            await pilot.press("3")
+            table = app.main.query_one("#cgroup-table", VirtualTable)
+            await wait_for(pilot, lambda: len(table.rows) == len(v1) + len(v2), timeout=30)
+            by_path = {r.path: r for r in table.rows}
+            for path in v1:
+                row = by_path[path]
+                assert row.source == "cgroupstats"
+                assert sum(row.counts) > 0  # every task is somewhere in a v1 hierarchy root
+            for path in v2:
+                row = by_path[path]
+                assert row.source == "derived"
+                assert all(c is not None for c in row.counts)
+            if v2:
+                root = by_path[v2[0]]
+                assert root.members and root.members > 0
+                assert "cpu some" in root.pressure or not os.path.exists(f"{v2[0]}/cpu.pressure")
+            lines = table_lines(table)
+            assert any("derived" in ln for ln in lines) or not v2
+            assert any("cgroupstats" in ln for ln in lines) or not v1
+    finally:
+        sampler.close()
+        backend.close()

@@ -23,8 +23,8 @@ from ._common import (
 
 __all__ = ["top"]
 
-#: cgroup v1 hierarchies of the simulated machine, shown when no --cgroup is given.
-_SIM_CGROUPS = ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio")
+#: cgroup v1 hierarchies shown when no --cgroup is given (if cgroupstats answers there).
+_V1_CGROUPS = ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio")
 
 
 def _answers(backend: Any, path: str) -> bool:
@@ -94,8 +94,9 @@ def top(
     v1: list[str] = []
     v2: list[str] = []
     named = list(cgroups)
-    if not named and backend.info.kind == "sim":
-        named = [p for p in _SIM_CGROUPS if _answers(backend, p)]
+    if not named:  # the usual v1 hierarchies, where cgroupstats answers (and, in the TUI,
+        # the top-level cgroup2 groups of this machine)
+        v1 = [p for p in _V1_CGROUPS if _answers(backend, p)]
     for path in named:
         if cgroup_version(path) == 2:
             v2.append(path)
@@ -107,6 +108,8 @@ def top(
         else:
             v1.append(path)
     sampler = Sampler(backend, cgroups=v1)
+    if not named and backend.info.kind == "sim":
+        v2 = []  # the simulated machine's cgroup2 is not this machine's
     try:
         from ..app import TsmonApp
 
@@ -119,7 +122,7 @@ def top(
             only_active=only,
             accumulated=accumulated,
             pids=pids,
-            cgroup2_dirs=v2 if named else None,
+            cgroup2_dirs=v2 if named or backend.info.kind == "sim" else None,
         )
         # --- recording (issue 5): R writes a session file, see tsmon.commands.record ---
         from .record import recorder_factory
