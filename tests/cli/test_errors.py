@@ -196,3 +196,32 @@ def test_closed_stdout_is_not_an_error() -> None:
     out, err = proc.communicate(timeout=120)
     assert out.startswith("Total DISK READ")
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_switching_delay_accounting_needs_root() -> None:
+    with nobody_pythonpath() as env:
+        done = tsmon_as_nobody("delayacct", "on", env=env)
+        status = tsmon_as_nobody("delayacct", env=env)
+    line = assert_one_line_error(done, EXIT_PERMISSION)
+    assert "needs root" in line and "sudo tsmon delayacct on" in line
+    assert status.returncode == 0 and "kernel.task_delayacct" in status.stdout
+    assert "SIMULATED" in status.stderr
+
+
+@requires_kernel
+def test_delayacct_on_and_off_as_root_restores_the_setting() -> None:
+    path = Path("/proc/sys/kernel/task_delayacct")
+    before = path.read_text().strip()
+    try:
+        on = tsmon("delayacct", "on", "--backend", "netlink")
+        assert on.returncode == 0, on.stderr
+        assert path.read_text().strip() == "1"
+        assert on.stdout.startswith("kernel.task_delayacct = 1: delay accounting ")
+        shown = tsmon("delayacct", "--backend", "netlink")
+        assert shown.stdout.startswith("kernel.task_delayacct = 1: delay accounting is on")
+        off = tsmon("delayacct", "off", "--backend", "netlink")
+        assert off.returncode == 0 and path.read_text().strip() == "0"
+        shown = tsmon("delayacct", "status", "--backend", "netlink")
+        assert "is off" in shown.stdout and "never get I/O" in shown.stdout
+    finally:
+        path.write_text(before + "\n")

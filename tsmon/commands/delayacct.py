@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from ._common import (
+    EXIT_PERMISSION,
     OneLineCommand,
     backend_option,
+    fail,
     handle_errors,
     note,
     open_backend_or_exit,
@@ -42,6 +44,13 @@ def delayacct(action: str, backend_kind: str, seed: int) -> None:
     try:
         info = backend.info
         where = "" if info.kind == "netlink" else f" (in the {info.kind} kernel)"
+        if action != "status" and info.kind == "sim" and backend_kind == "auto":
+            # auto fell back to the simulator: switching it would change nothing real.
+            fail(
+                f"switching kernel.task_delayacct needs root (sudo tsmon delayacct {action}); "
+                "without it tsmon runs on the simulator, and --backend sim switches that one",
+                EXIT_PERMISSION,
+            )
         if info.kind == "sim":
             why = f" ({info.reason})" if info.reason else ""
             note(f"data are SIMULATED, not from this machine's kernel{why}")
