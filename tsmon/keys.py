@@ -43,6 +43,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("slash", "filter", "Filter by command, user or PID", "/", "Filter"),
     KeySpec("k", "choose_columns", "Choose the columns", "k", "Columns"),
     KeySpec("", "", "Details of the task under the cursor", "Enter", palette=False),
+    KeySpec("", "", "Scroll wide tables sideways", "shift+← →", palette=False),
     KeySpec("1", "tab('tasks')", "Tasks tab", "1", palette=True),
     KeySpec("2", "tab('exits')", "Exit log tab", "2", "Exits", palette=True),
     KeySpec("3", "tab('cgroups')", "Cgroups tab", "3", "Cgroups", palette=True),

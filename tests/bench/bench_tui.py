@@ -3,6 +3,7 @@
     python tests/bench/bench_tui.py                 # latency, then a 30-minute memory run
     python tests/bench/bench_tui.py --minutes 5     # a shortened memory run
     python tests/bench/bench_tui.py --skip-memory   # latency only
+    python tests/bench/bench_tui.py --live-cpu 60   # root: CPU of tsmon vs iotop-c, 1 minute
 
 Latency: the app runs headless (Textual's test driver, which composes and renders every
 frame) on the simulator with 10,000 tasks and a virtual clock; each refresh is timed from the
@@ -126,6 +127,81 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+THREADS_HELPER = r"""
+import threading, time, sys
+n = int(sys.argv[1])
+stop = threading.Event()
+for _ in range(n):
+    threading.Thread(target=stop.wait, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its threads so far, seconds."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_cpu(seconds: float, threads: int) -> dict[str, Any]:
+    """tsmon's TUI and iotop-c's, side by side in tmux for the same minute, 1 s interval."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("iotop-c") is None or shutil.which("tmux") is None:
+        return {"live_cpu": "skipped: needs root, iotop-c and tmux"}
+    helper = subprocess.Popen(
+        [sys.executable, "-c", THREADS_HELPER, str(threads)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert helper.stdout is not None and helper.stdout.readline().strip() == "ready"
+    server = ["tmux", "-L", f"tsmon-bench-{os.getpid()}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    repo = Path(__file__).resolve().parents[2]
+    commands = {
+        # exec: the pane's process is the monitor itself, so /proc/PID/stat is its CPU
+        "tsmon": f"cd / && exec env PYTHONPATH={repo} {sys.executable} -m tsmon --backend netlink",
+        "iotop-c": "exec iotop-c -d 1",
+    }
+    pids: dict[str, int] = {}
+    try:
+        for name, command in commands.items():
+            if not pids:
+                cmd = [*server, "new-session", "-d", "-x", "160", "-y", "50", "-n", name, command]
+            else:
+                cmd = [*server, "new-window", "-d", "-n", name, command]
+            subprocess.run(cmd, check=True, env=env)
+            time.sleep(0.5)
+            out = subprocess.run(
+                [*server, "list-panes", "-a", "-F", "#{window_name} #{pane_pid}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            shell = int(next(line.split()[1] for line in out.splitlines() if line.startswith(name)))
+            pids[name] = shell
+        time.sleep(5)  # both started and settled
+        start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        time.sleep(seconds)
+        used = {name: cpu_seconds(pid) - start[name] for name, pid in pids.items()}
+        nthreads = sum(1 for _ in Path("/proc").glob("[0-9]*/task/[0-9]*"))
+    finally:
+        subprocess.run([*server, "kill-server"], capture_output=True)
+        helper.communicate("")
+    return {
+        "live_threads": nthreads,
+        "live_seconds": seconds,
+        "tsmon_cpu_s": round(used["tsmon"], 2),
+        "iotop_c_cpu_s": round(used["iotop-c"], 2),
+        "tsmon_cpu_pct": round(used["tsmon"] * 100 / seconds, 1),
+        "iotop_c_cpu_pct": round(used["iotop-c"] * 100 / seconds, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -133,7 +209,20 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="virtual minutes of churn")
     parser.add_argument("--churn", type=float, default=1.0, help="simulator churn factor")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--live-cpu", type=float, metavar="SECONDS", help="only compare CPU with iotop-c (root)"
+    )
+    parser.add_argument("--live-threads", type=int, default=2000)
     args = parser.parse_args()
+    if args.live_cpu:
+        live = live_cpu(args.live_cpu, args.live_threads)
+        for key, value in live.items():
+            print(f"{key}: {value}")
+        if "tsmon_cpu_s" not in live:
+            return 0
+        ok = live["tsmon_cpu_s"] <= live["iotop_c_cpu_s"]
+        print("PASS" if ok else "OVER TARGET")
+        return 0 if ok else 1
     results = asyncio.run(run(args))
     for key, value in results.items():
         print(f"{key}: {value}")

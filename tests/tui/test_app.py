@@ -472,3 +472,21 @@ async def test_backend_error_is_a_notification_not_a_crash() -> None:
         await wait_for(pilot, lambda: app.last_error is not None)
         assert "CAP_NET_ADMIN" in app.last_error
         assert app.is_running
+
+
+async def test_wide_tables_scroll_sideways_with_shift_arrows() -> None:
+    from tsmon.columns import COLUMNS
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.table.set_columns_visible(list(COLUMNS))
+        await pilot.pause()
+        assert app.table.virtual_size.width > SIZE[0]
+        before = table_lines(app.table)[0]
+        await pilot.press("shift+right", "shift+right")
+        assert app.table.scroll_x == 16
+        after = table_lines(app.table)[0]
+        assert after != before and after.startswith(before[16:26])
+        await pilot.press("shift+left", "shift+left", "shift+left")
+        assert app.table.scroll_x == 0

@@ -58,6 +58,8 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         Binding("home", "cursor_to(0)", "First row", show=False),
         Binding("end", "cursor_to(-1)", "Last row", show=False),
         Binding("enter", "select", "Details", show=False),
+        Binding("shift+left", "hscroll(-8)", "Scroll left", show=False),
+        Binding("shift+right", "hscroll(8)", "Scroll right", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -232,6 +234,9 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
 
     def action_cursor_to(self, index: int) -> None:
         self._set_cursor(len(self.rows) - 1 if index < 0 else index)
+
+    def action_hscroll(self, step: int) -> None:
+        self.scroll_to(x=max(self.scroll_x + step, 0), animate=False)
 
     def action_select(self) -> None:
         if self.cursor_key is not None and self.rows:
