@@ -124,6 +124,7 @@ class TsmonApp(App[int]):
         self.tracked_generation = 0  # snapshots folded into histories and totals
         self.status_extra = ""
         self.last_error: str | None = None
+        self._last_error_shown = 0.0
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
         self.paint_times: deque[float] = deque(maxlen=512)
         self.paint_cpu_times: deque[float] = deque(maxlen=512)
@@ -316,7 +317,12 @@ class TsmonApp(App[int]):
         )
 
     def on_sample_failed(self, message: SampleFailed) -> None:
+        """Say why a refresh failed (the same reason at most every 10 s, not every refresh)."""
+        now = time.monotonic()
+        if message.error == self.last_error and now - self._last_error_shown < 10:
+            return
         self.last_error = message.error
+        self._last_error_shown = now
         self.notify(message.error, title="refresh failed", severity="error", timeout=6)
 
     def _main_ready(self) -> bool:

@@ -472,6 +472,12 @@ async def test_backend_error_is_a_notification_not_a_crash() -> None:
         await wait_for(pilot, lambda: app.last_error is not None)
         assert "CAP_NET_ADMIN" in app.last_error
         assert app.is_running
+        # the same failure again is not a new notification on every refresh
+        shown = len(app._notifications)
+        for _ in range(3):
+            app.request_sample()
+            await pilot.pause(0.05)
+        assert len(app._notifications) == shown
 
 
 async def test_wide_tables_scroll_sideways_with_shift_arrows() -> None:
