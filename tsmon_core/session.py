@@ -31,7 +31,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, filterfalse
 from operator import eq, itemgetter, ne, not_, sub
 from typing import IO, TYPE_CHECKING, Any
 
@@ -428,7 +428,9 @@ class SessionWriter:
         self._order: list[int] = []
         self._tgids: dict[int, int] = {}
         self._cmd: dict[int, str] = {}
-        self._tmpl: dict[int, TaskStats] = {}  # tid -> its record with wildcard clock fields
+        # tid -> its record with wildcard clock fields (see _Clock.templates)
+        self._aged: dict[int, TaskStats] = {}
+        self._wobbled: dict[int, TaskStats] = {}
         self._tmpl_class: type[TaskStats] | None = None
         self._da: object = object()
         self._fd = _open_private(self.path)
@@ -575,13 +577,14 @@ class SessionWriter:
         tids = list(frame.tasks)
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
-            self._tmpl.pop(t, None)
+            self._aged.pop(t, None)
+            self._wobbled.pop(t, None)
         klass = self._template_class(news)
         if klass is not None:
-            same = list(map(eq, map(self._tmpl.get, tids), news))
-            make = _CLOCK[klass].template
+            same = list(map(eq, map(self._aged.get, tids), news))
+            make = _CLOCK[klass].templates
             for i in compress(range(len(tids)), map(not_, same)):
-                self._tmpl[tids[i]] = make(news[i])
+                self._aged[tids[i]], self._wobbled[tids[i]] = make(news[i])
         self._recs = dict(frame.tasks)
         self._order = tids
         self._tgids = dict(frame.tgids)
@@ -593,51 +596,81 @@ class SessionWriter:
         if klass is not None and not _CLOCK[klass].primary:
             klass = None
         if klass is not self._tmpl_class:
-            self._tmpl.clear()
+            self._aged.clear()
+            self._wobbled.clear()
             self._tmpl_class = klass
         return klass
 
     def _delta(self, frame: RawFrame, body: dict[str, Any]) -> None:
         tasks = frame.tasks
         prev = self._recs
-        tmpl = self._tmpl
+        aged, wobbled = self._aged, self._wobbled
         tids = list(tasks)
         gone_set = prev.keys() - tasks.keys()
         gone = list(filter(gone_set.__contains__, self._order)) if gone_set else []
         for t in gone:
-            tmpl.pop(t, None)
+            aged.pop(t, None)
+            wobbled.pop(t, None)
         new_tids = tasks.keys() - prev.keys()
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
-        olds = list(map(prev.__getitem__, common))
         news = list(map(tasks.__getitem__, common))
         values = self._enc.values
         replaced: list[int] = []
         changed: list[list[Any]] = []
         klass = self._template_class(news)
         others: Iterable[int] = range(len(common))
-        make = _CLOCK[klass].template if klass is not None else None
+        make = _CLOCK[klass].templates if klass is not None else None
         if klass is not None and common:
             # A task whose template (its record with the clock fields as wildcards) still
             # matches changed in its clock fields at most: one C-speed comparison per task.
-            same = list(map(eq, map(tmpl.get, common), news))
-            _clock_delta(_CLOCK[klass], common, olds, news, same, body)
-            others = compress(range(len(common)), map(not_, same))
+            clock = _CLOCK[klass]
+            same = list(map(eq, map(aged.get, common), news))
+            if all(same):
+                _clock_delta(clock, common, news, [], [], body)
+                others = ()
+            else:
+                rest = list(compress(range(len(common)), map(not_, same)))
+                r_tids = [common[i] for i in rest]
+                r_news = [news[i] for i in rest]
+                wob = list(map(eq, map(wobbled.get, r_tids), r_news))
+                _clock_delta(
+                    clock,
+                    list(compress(common, same)),
+                    list(compress(news, same)),
+                    list(compress(r_tids, wob)),
+                    list(compress(r_news, wob)),
+                    body,
+                )
+                others = compress(rest, map(not_, wob))
         ci = self._enc.comm_index
+        clock_fields = frozenset(_CLOCK[klass].fields) if klass is not None else frozenset()
         for i in others:
-            old, rec = olds[i], news[i]
+            rec = news[i]
             tid = common[i]
-            if make is not None:
-                tmpl[tid] = make(rec)
+            old = prev[tid]
             if old is rec or (type(old) is type(rec) and old == rec):
+                if make is not None and tid not in aged:
+                    aged[tid], wobbled[tid] = make(rec)
                 continue
             if type(old) is not type(rec):
                 replaced.append(tid)
+                aged.pop(tid, None)
+                wobbled.pop(tid, None)
                 continue
+            moved = list(compress(range(len(rec)), map(ne, old, rec)))
+            if make is not None:
+                # A template only for a task that went to sleep: a busy one would need a new
+                # one every refresh and miss it every time.
+                if clock_fields.issuperset(moved):
+                    aged[tid], wobbled[tid] = make(rec)
+                else:
+                    aged.pop(tid, None)
+                    wobbled.pop(tid, None)
             entry: list[Any] = [tid]
             cidx = ci(type(rec))
-            for j in compress(range(len(rec)), map(ne, old, rec)):
+            for j in moved:
                 if j == cidx:
                     entry += (j, _comm_to_str(rec[j]))
                 else:
@@ -645,11 +678,6 @@ class SessionWriter:
             changed.append(entry)
         if changed:
             body["c"] = changed
-        if make is not None:
-            for t in new_tids:
-                rec = tasks[t]
-                if type(rec) is klass:
-                    tmpl[t] = make(rec)
         if new_tids or replaced:
             fresh = set(replaced)
             fresh.update(new_tids)
@@ -674,9 +702,9 @@ class SessionWriter:
         tgids = frame.tgids
         if tgids != self._tgids:
             old_tg = self._tgids
-            moved = tgids.items() - old_tg.items()
-            if moved:
-                body["tg"] = list(chain.from_iterable(sorted(moved)))
+            regrouped = tgids.items() - old_tg.items()
+            if regrouped:
+                body["tg"] = list(chain.from_iterable(sorted(regrouped)))
             removed = old_tg.keys() - tgids.keys()
             if removed:
                 body["tgr"] = sorted(removed)
@@ -736,16 +764,20 @@ class _Clock:
     primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
     jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
     fields: tuple[int, ...]  # primary + jitter
-    get_all: tuple[itemgetter[Any], ...]  # primary then jitter
+    get_primary: tuple[itemgetter[Any], ...]
+    get_jitter: tuple[itemgetter[Any], ...]
 
-    def template(self, record: TaskStats) -> TaskStats:
-        """The record with its clock fields as wildcards: equal to its successors that only
-        aged (compared as a tuple, at C speed)."""
+    def templates(self, record: TaskStats) -> tuple[TaskStats, TaskStats]:
+        """The record with its clock fields as wildcards: equal (as a tuple, at C speed) to
+        its successors that only aged; the second also lets the start time wobble."""
         raw = list(record)
-        for i in self.fields:
+        for i in self.primary:
             raw[i] = _ANY
-        made: TaskStats = _new_tuple(type(record), raw)
-        return made
+        aged: TaskStats = _new_tuple(type(record), raw)
+        for i in self.jitter:
+            raw[i] = _ANY
+        wobbled: TaskStats = _new_tuple(type(record), raw)
+        return aged, wobbled
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -763,7 +795,8 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
                 primary=primary,
                 jitter=jitter,
                 fields=primary + jitter,
-                get_all=tuple(itemgetter(i) for i in primary + jitter),
+                get_primary=tuple(itemgetter(i) for i in primary),
+                get_jitter=tuple(itemgetter(i) for i in jitter),
             )
     return tables
 
@@ -780,73 +813,49 @@ def _flat(columns: list[list[int]]) -> list[int]:
     return flat
 
 
+def _clock_rows(
+    groups: tuple[tuple[itemgetter[Any], ...], ...], tids: list[int], records: list[TaskStats]
+) -> list[int]:
+    """Rows ``[tid step, per group: its first value, each other value - that first]``.
+
+    The tid step is the difference from the previous row's tid (the first row's is its tid).
+    """
+    out = [list(map(sub, tids, [0, *tids[:-1]]))]
+    for getters in groups:
+        if not getters:
+            continue
+        cols = [list(map(g, records)) for g in getters]
+        first = cols[0]
+        out.append(first)
+        out += [list(map(sub, col, first)) for col in cols[1:]]
+    return _flat(out)
+
+
 def _clock_delta(
     clock: _Clock,
-    common: list[int],
-    olds: list[TaskStats],
-    news: list[TaskStats],
-    only: list[bool],
+    tids: list[int],
+    records: list[TaskStats],
+    wobbled: list[int],
+    wobbled_records: list[TaskStats],
     body: dict[str, Any],
 ) -> None:
-    """Write the tasks whose only changes are clock fields, at C speed, as a few small numbers.
+    """Write the tasks whose only changes are clock fields: each a few numbers, at C speed.
 
-    ``only`` says which of ``common`` changed in clock fields at most. Rows, one flat list
-    each, with ``eb`` a step of ac_etime common to the frame:
+    The values are absolute, so nothing of the previous frame is read (its objects are cold
+    in the CPU's caches). Rows, one flat list each:
 
-    * ``e``: ``[tid step, etime step - eb]``: ac_tgetime moved as much as ac_etime and the start
-      time did not wobble (a sleeping task);
-    * ``j``: ``[tid step, etime step - eb, tgetime step - etime step, btime step, btime64 step
-      - btime step]`` (the fields this layout has).
+    * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task that only aged;
+    * ``j``: ``[tid step, ac_etime, ac_tgetime - ac_etime, ac_btime, ac_btime64 - ac_btime]``:
+      one whose start time also wobbled (the kernel derives it from now - etime).
 
-    The tid step is the difference from the previous row's tid.
+    Fields a layout lacks are left out of the rows.
     """
-    if not any(only):
-        return
-    tids = list(compress(common, only))
-    sel_old = list(compress(olds, only))
-    sel_new = list(compress(news, only))
-    cols = [list(map(sub, map(g, sel_new), map(g, sel_old))) for g in clock.get_all]
-    e_steps = cols[0]
-    # A row is simple when every other clock field moved as the first one says.
-    simple: list[bool] | None = None
-    for k, col in enumerate(cols[1:], 1):
-        ok = list(map(eq, col, e_steps) if k < len(clock.primary) else map(not_, col))
-        simple = ok if simple is None else list(map(bool.__and__, simple, ok))
-    if simple is None:
-        simple = [True] * len(tids)
-    keep = list(map(bool.__or__, map(bool, e_steps), map(not_, simple)))
-    if not all(keep):  # unchanged records
-        tids = list(compress(tids, keep))
-        cols = [list(compress(col, keep)) for col in cols]
-        simple = list(compress(simple, keep))
-    if not tids:
-        return
-    base = cols[0][0]
-    body["ek"] = clock.key
-    body["eb"] = base
-    if all(simple):
-        e_tids, e_cols, j_tids, j_cols = tids, cols[:1], [], []
-    else:
-        odd = list(map(not_, simple))
-        e_tids = list(compress(tids, simple))
-        e_cols = [list(compress(cols[0], simple))]
-        j_tids = list(compress(tids, odd))
-        j_cols = [list(compress(col, odd)) for col in cols]
-    for name, rows_tids, rows_cols in (("e", e_tids, e_cols), ("j", j_tids, j_cols)):
-        if not rows_tids:
-            continue
-        first = rows_cols[0]
-        out = [list(map(sub, rows_tids, [0, *rows_tids[:-1]])), list(map(sub, first, repeat(base)))]
-        n_primary = len(clock.primary)
-        for k in range(1, len(rows_cols)):
-            col = rows_cols[k]
-            if k < n_primary:
-                out.append(list(map(sub, col, first)))
-            elif k == n_primary:
-                out.append(col)
-            else:
-                out.append(list(map(sub, col, rows_cols[n_primary])))
-        body[name] = _flat(out)
+    if tids:
+        body["e"] = _clock_rows((clock.get_primary,), tids, records)
+    if wobbled:
+        body["j"] = _clock_rows((clock.get_primary, clock.get_jitter), wobbled, wobbled_records)
+    if tids or wobbled:
+        body["ek"] = clock.key
 
 
 # --- reading: line sources -----------------------------------------------------------------
@@ -1581,33 +1590,18 @@ class SessionReader:
     def _apply_clock(self, tasks: dict[int, TaskStats], obj: dict[str, Any]) -> None:
         """Apply the ``e`` and ``j`` rows: tasks whose only changes are clock fields."""
         lay = self._layouts[obj["ek"]]
-        klass, base = lay.klass, obj["eb"]
+        klass = lay.klass
         primary, jitter = lay.clock
-        if not primary or type(base) is not int:
+        if not primary:
             raise _Corrupt
-        n_primary = len(primary)
-        rows = obj.get("e")
-        if rows:
-            if len(rows) % 2 or not set(map(type, rows)) <= _INT_ONLY:
-                raise _Corrupt
-            targets = [j for j in primary if j is not None]
-            tid = 0
-            for i in range(0, len(rows), 2):
-                tid += rows[i]
-                old = tasks[tid]
-                if type(old) is not klass:
-                    raise _Corrupt
-                raw = list(old)
-                step = rows[i + 1] + base
-                for j in targets:
-                    raw[j] += step
-                tasks[tid] = _new_tuple(klass, raw)
-        rows = obj.get("j")
-        if rows:
-            fields = primary + jitter
+        for name, fields in (("e", primary), ("j", primary + jitter)):
+            rows = obj.get(name)
+            if not rows:
+                continue
             width = 1 + len(fields)
             if len(rows) % width or not set(map(type, rows)) <= _INT_ONLY:
                 raise _Corrupt
+            groups = [(0, fields[: len(primary)]), (len(primary), fields[len(primary) :])]
             tid = 0
             for i in range(0, len(rows), width):
                 tid += rows[i]
@@ -1615,20 +1609,13 @@ class SessionReader:
                 if type(old) is not klass:
                     raise _Corrupt
                 raw = list(old)
-                step = rows[i + 1] + base
-                jump = rows[i + 1 + n_primary] if jitter else 0
-                for k, field_at in enumerate(fields):
-                    if field_at is None:
-                        continue  # a field this tsmon does not know
-                    j = field_at
-                    if k == 0:
-                        raw[j] += step
-                    elif k < n_primary:
-                        raw[j] += rows[i + 1 + k] + step
-                    elif k == n_primary:
-                        raw[j] += jump
-                    else:
-                        raw[j] += rows[i + 1 + k] + jump
+                for at, group in groups:
+                    if not group:
+                        continue
+                    first = rows[i + 1 + at]
+                    for k, j in enumerate(group):
+                        if j is not None:  # None: a field this tsmon does not know
+                            raw[j] = first if k == 0 else first + rows[i + 1 + at + k]
                 tasks[tid] = _new_tuple(klass, raw)
 
     @staticmethod

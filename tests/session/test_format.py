@@ -141,7 +141,7 @@ def test_sleeping_tasks_cost_a_few_bytes(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     deltas = [line for line in lines if line.startswith('{"delta"')]
     per_task = max(len(line) for line in deltas) / 500
-    assert per_task < 8, per_task
+    assert per_task < 20, per_task  # tid step, etime, tgetime - etime
     assert all('"c"' not in line for line in deltas)  # no task took the slow path
     got, _ = read_all(path)
     assert_same_frames(frames, got)

@@ -198,6 +198,24 @@ def replay(
         backend.close()
 
 
+def _uids(users: tuple[str, ...]) -> frozenset[int] | None:
+    """-u: login names or numeric uids (a recording's uids are those of its machine)."""
+    if not users:
+        return None
+    import pwd
+
+    found = set()
+    for user in users:
+        if user.isdigit():
+            found.add(int(user))
+            continue
+        try:
+            found.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            usage_error(f"-u: unknown user {user!r} (give a login name or a numeric uid)")
+    return frozenset(found)
+
+
 def _warn(backend: Any) -> None:
     for problem in backend.problems():
         note(f"{backend.path}: {problem}")
@@ -208,9 +226,9 @@ def _batch(backend: Any, start: int, args: dict[str, Any]) -> None:
     from tsmon_core.errors import EndOfRecordingError
     from tsmon_core.sampler import Sampler
 
-    from .batch import _Options, _Renderer, _uids, resolve_columns
+    from .batch import BatchOptions, BatchRenderer, resolve_columns
 
-    opts = _Options(
+    opts = BatchOptions(
         iterations=args["iterations"],
         delay=backend.header.interval or 1.0,
         only=args["only"],
@@ -225,7 +243,7 @@ def _batch(backend: Any, start: int, args: dict[str, Any]) -> None:
         as_json=args["as_json"],
     )
     announce_backend(backend, quiet=bool(args["as_json"]) or args["quiet"] > 0)
-    renderer = _Renderer(backend, opts)
+    renderer = BatchRenderer(backend, opts)
     sampler = Sampler(backend, listen=False)
     write = sys.stdout.write
     try:
