@@ -131,11 +131,17 @@ def main() -> int:
             print(f"{name}: not installed (apt-get install -y iotop iotop-c), left out")
 
     existing = threads_alive()
-    population = start_population(max(0, args.threads - existing))
+    population = start_population(args.threads)
     try:
         alive = threads_alive()
-        print(f"threads alive: {alive} ({existing} before the benchmark's own)")
-        rounds = [per_refresh(tools, env) for _ in range(args.rounds)]
+        print(f"threads alive: {alive} ({args.threads} of the benchmark's own, {existing} others)")
+        rounds = []
+        counts = []
+        for _ in range(args.rounds):
+            rounds.append(per_refresh(tools, env))
+            counts.append(threads_alive())
+        print(f"threads alive after each round: {', '.join(map(str, counts))}")
+        alive = int(statistics.median([alive, *counts]))
         medians = {name: statistics.median(r[name] for r in rounds) for name in tools}
         print(f"\nCPU time per refresh (median of {args.rounds} rounds, -n 12 minus -n 2, /10):")
         for name, value in medians.items():
@@ -150,7 +156,7 @@ def main() -> int:
         per_thread = medians["tsmon"] / alive * 1e6
         print(f"  tsmon per thread: {per_thread:.2f} us")
 
-        times = startup_ms(population[0].pid if population else 1, args.startup_runs, env)
+        times = startup_ms(population[0].pid, args.startup_runs, env)
         median = statistics.median(times)
         verdict = "meets" if median <= 250 else "MISSES"
         print(
