@@ -383,11 +383,15 @@ class SessionWriter:
 
     * keyframe: ``tasks`` = ``[[tid, layout?, values...], ...]``; ``tg`` = flat
       ``[tid, tgid, ...]``; ``cmdk`` = command lines known for the live processes.
-    * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``e`` tasks whose
-      only change is their elapsed time, flat ``[tid step, etime step - eb, ...]`` (tid step:
-      difference from the previous tid in the list); ``c`` other changed tasks ``[tid, index,
-      value step, ...]`` (the new string for the command name); ``o`` the full tid order when
-      it is not the previous order with new tids appended; ``tg``/``tgr`` tgid changes.
+    * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``a`` where new
+      tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
+      when the tasks that stayed changed order; ``e`` and ``j`` tasks whose only changes are
+      clock fields (see ``_clock_delta``; ``ek`` names their layout); ``c`` other changed
+      tasks ``[tid, index, value step, ...]`` (the new string for the command name);
+      ``tg``/``tgr`` tgid changes (flat ``[tid, tgid, ...]``; tids removed).
+
+    A delta applies to the frame numbered one less; a frame the reader cannot rebuild makes
+    it wait for the next keyframe, so damage never yields a wrong frame.
 
     Args:
         path: the file to create (mode 0600); a ``.gz`` suffix compresses it.
