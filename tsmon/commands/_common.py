@@ -3,10 +3,12 @@ one-line messages with distinct exit statuses."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -201,3 +203,22 @@ def usage_error(message: str) -> None:
 def note(message: str) -> None:
     """One line on stderr, prefixed ``tsmon:``."""
     click.echo(f"tsmon: {' '.join(str(message).split())}", err=True)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP end the run like Ctrl-C (KeyboardInterrupt), so a
+    listening or endless command cleans up (deregisters its listener) and exits 0."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

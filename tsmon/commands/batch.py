@@ -9,14 +9,12 @@ adds any metric of ``tsmon_core.metrics`` before COMMAND.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import operator
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +42,7 @@ from ._common import (
     handle_errors,
     note,
     open_backend_or_exit,
+    stop_on_signals,
     usage_error,
 )
 
@@ -211,7 +210,7 @@ def batch(
                 f"no exit listener ({sampler.listener_error}): "
                 "tasks that live shorter than an interval are not shown"
             )
-        with _stop_on_signals():
+        with stop_on_signals():
             _run(sampler, backend, opts)
     except KeyboardInterrupt:
         pass  # the normal end of a run without -n
@@ -220,24 +219,6 @@ def batch(
             sampler.close()
         backend.close()
     sys.stdout.flush()
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run like Ctrl-C: cleanly, listener deregistered."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    saved = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):
-            saved[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 class _VmStat:

@@ -17,7 +17,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import IO, Any
 
 import click
@@ -45,6 +45,7 @@ from ._common import (
     handle_errors,
     note,
     open_backend_or_exit,
+    stop_on_signals,
     usage_error,
 )
 
@@ -451,24 +452,6 @@ def _report_cgroup(out: _Out, backend: Any, path: str) -> None:
     )
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM (and SIGHUP) into KeyboardInterrupt, so -l ends cleanly."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    saved = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):
-            saved[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
 def _emit_exit(out: _Out, backend: Any, event: Any, sections: dict[str, bool]) -> None:
     """An exit message: the PID record, then the TGID record when the group died with it."""
     extra = {"event": "exit", "lost": event.lost}
@@ -509,7 +492,7 @@ def _report_exits(
         out.debug(f"Sent register cpumask, retval 0 (listening on CPUs {listener.cpumask})")
     out.flush()
     try:
-        with _stop_on_signals():
+        with stop_on_signals():
             done = False
             while not done:
                 try:
