@@ -9,9 +9,9 @@ still counted. Rows compute their figures lazily: a refresh costs one small obje
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
@@ -23,6 +23,12 @@ __all__ = ["ExitRecord", "ProcessRow", "Sampler", "Snapshot", "TaskRow", "start_
 
 _NS_PER_S = 1_000_000_000
 _GAUGE_FIELDS = frozenset(m.field for m in METRICS.values() if m.kind == "gauge")
+# Rates and percentages over the interval: metric name -> (field getter, scale).
+_INTERVAL: dict[str, tuple[Callable[[TaskStats], int | None], float]] = {
+    m.name: (attrgetter(m.field), 100.0 / _NS_PER_S if m.kind == "percent" else 1.0)
+    for m in METRICS.values()
+    if m.kind in ("rate", "percent")
+}
 
 
 def start_time(stats: TaskStats) -> int:
@@ -121,6 +127,31 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
         seen: float = 0.0,
     ) -> TaskRow:
         return tuple.__new__(cls, (tid, tgid, stats, prev, base, born, exited, dt, t_mono, seen))
+
+    def value(self, metric: Metric | str, accumulated: bool = False) -> float | None:
+        """A metric's figure over the interval, or over tsmon's lifetime when accumulated.
+
+        The interval case of rates and percentages (what every refresh shows for every row)
+        takes a short path; everything else goes through _Rates.value.
+        """
+        spec = _INTERVAL.get(metric) if not accumulated else None  # type: ignore[arg-type]
+        if spec is None:
+            return _Rates.value(self, metric, accumulated)
+        get, scale = spec
+        now = get(self[2])
+        if now is None:
+            return None
+        prev = self[3]
+        if prev is None:
+            if not self[5]:
+                return None
+            before = 0
+        else:
+            before = get(prev)
+            if before is None or now < before:
+                return None
+        dt = self[7]
+        return (now - before) * scale / dt if dt else None
 
     @property
     def watched(self) -> float | None:
