@@ -45,7 +45,7 @@ from .screens.detail import DetailScreen
 from .screens.dialogs import ColumnChooser, Confirm
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
-from .themes import DEFAULT_THEME, TSMON_THEMES, register_all
+from .themes import DEFAULT_THEME, TSMON_THEMES, register_all, resolve_name
 from .tracking import Tracked, default_cgroup_dirs
 from .widgets.summary import SummaryBar
 from .widgets.table import VirtualTable
@@ -111,7 +111,7 @@ class TsmonApp(App[int]):
         self.backend = backend
         self.sampler = sampler if sampler is not None else Sampler(backend)
         self.interval = float(interval)
-        self.initial_theme = theme or DEFAULT_THEME
+        self.initial_theme = resolve_name(theme) if theme else DEFAULT_THEME
         self.manual = manual
         self.paused = False
         self.recorder_factory = recorder_factory

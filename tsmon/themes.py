@@ -15,7 +15,15 @@ from textual.theme import BUILTIN_THEMES, Theme
 
 from .resources import themes_dir
 
-__all__ = ["DEFAULT_THEME", "TSMON_THEMES", "load_themes", "parse_theme", "register_all"]
+__all__ = [
+    "DEFAULT_THEME",
+    "TSMON_THEMES",
+    "available_names",
+    "load_themes",
+    "parse_theme",
+    "register_all",
+    "resolve_name",
+]
 
 DEFAULT_THEME = "tsmon-dark"
 #: The order ``t`` cycles through.
@@ -60,8 +68,16 @@ def load_themes(directory: Path | None = None) -> dict[str, Theme]:
 
 
 def available_names() -> list[str]:
-    """Names --theme accepts: tsmon's themes and Textual's built-in ones."""
-    return [*load_themes(), *BUILTIN_THEMES]
+    """Names --theme accepts: tsmon's (short and full) and Textual's built-in ones."""
+    ours = list(load_themes())
+    short = [n.removeprefix("tsmon-") for n in ours]
+    return [*short, *ours, *BUILTIN_THEMES]
+
+
+def resolve_name(name: str) -> str:
+    """A theme's registered name: ``dark`` is ``tsmon-dark``; other names are unchanged."""
+    full = f"tsmon-{name}"
+    return full if full in load_themes() else name
 
 
 def register_all(app: App[object]) -> dict[str, Theme]:

@@ -343,11 +343,15 @@ async def test_t_cycles_themes_and_colours_change() -> None:
         assert app.theme == "tsmon-dark"
 
 
-async def test_theme_option_picks_a_theme() -> None:
-    app = make_app(theme="tsmon-high-contrast")
+@pytest.mark.parametrize(
+    ("name", "theme"),
+    [("tsmon-high-contrast", "tsmon-high-contrast"), ("light", "tsmon-light"), ("nord", "nord")],
+)
+async def test_theme_option_picks_a_theme(name: str, theme: str) -> None:
+    app = make_app(theme=name)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        assert app.theme == "tsmon-high-contrast"
+        assert app.theme == theme
 
 
 async def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
