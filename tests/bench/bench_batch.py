@@ -149,8 +149,16 @@ def main() -> int:
             print(f"  {name:8s} {value * 1000:8.2f} ms  (rounds: {spread} ms)")
         if "iotop-c" in medians and medians["iotop-c"] > 0:
             ratio = medians["tsmon"] / medians["iotop-c"]
-            verdict = "meets" if ratio <= 0.5 else "MISSES"
-            print(f"  tsmon / iotop-c = {ratio:.2f}  ({verdict} the target of at most 0.50)")
+            # Each round measures both tools under the same outside load: the median of the
+            # per-round ratios is the steadier figure on a shared machine.
+            per_round = [r["tsmon"] / r["iotop-c"] for r in rounds if r["iotop-c"] > 0]
+            steady = statistics.median(per_round)
+            verdict = "meets" if steady <= 0.5 else "MISSES"
+            print(
+                f"  tsmon / iotop-c = {ratio:.2f} (medians); per round: "
+                f"{', '.join(f'{x:.2f}' for x in per_round)}; median {steady:.2f} "
+                f"({verdict} the target of at most 0.50)"
+            )
         if "iotop" in medians and medians["iotop"] > 0:
             print(f"  tsmon / iotop   = {medians['tsmon'] / medians['iotop']:.2f}")
         per_thread = medians["tsmon"] / alive * 1e6
