@@ -128,6 +128,7 @@ class TsmonApp(App[int]):
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
         self.paint_times: deque[float] = deque(maxlen=512)
         self.paint_cpu_times: deque[float] = deque(maxlen=512)
+        self.frames_painted = 0
         self._initial = (processes, only_active, accumulated, frozenset(pids))
         self._wake = threading.Event()
         self._requests = 0
@@ -288,6 +289,7 @@ class TsmonApp(App[int]):
         def painted() -> None:
             self.paint_times.append(time.perf_counter() - start)
             self.paint_cpu_times.append(time.thread_time() - cpu_start)
+            self.frames_painted += 1
             self._painted.set()
 
         self.call_after_refresh(painted)

@@ -64,12 +64,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             backend.advance(1.0)
             t0 = time.perf_counter()
             app.request_sample()
-            while app.generation < target:
+            painted = app.frames_painted
+            while app.generation < target or app.frames_painted == painted:
                 await asyncio.sleep(0.001)
-            # wait for the frame showing it to be painted
-            painted = len(app.paint_times)
-            while len(app.paint_times) == painted:
-                await asyncio.sleep(0.001)
+                if time.perf_counter() - t0 > 60:
+                    raise RuntimeError(f"no frame within 60 s (last error: {app.last_error})")
             return time.perf_counter() - t0
 
         while app.generation < 1:
