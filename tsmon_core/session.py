@@ -399,7 +399,7 @@ class SessionWriter:
         interval: the refresh interval, seconds.
         keyframe_every: a full keyframe every so many frames (seek cost vs size).
         compress: gzip or not (default: by suffix).
-        compresslevel: zlib level for gzip.
+        compresslevel: zlib level for gzip (1: a tenth of level 6's CPU, files ~10% bigger).
     """
 
     def __init__(
@@ -410,7 +410,7 @@ class SessionWriter:
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
         compress: bool | None = None,
-        compresslevel: int = 6,
+        compresslevel: int = 1,
         started_wall: float | None = None,
     ) -> None:
         self.path = os.fspath(path)
@@ -610,16 +610,17 @@ class SessionWriter:
         prev = self._recs
         aged, wobbled = self._aged, self._wobbled
         tids = list(tasks)
-        gone_set = prev.keys() - tasks.keys()
-        gone = list(filter(gone_set.__contains__, self._order)) if gone_set else []
+        # Lists, not set differences: no set of the old frame's tids is built each refresh.
+        gone = list(filterfalse(tasks.__contains__, self._order))
+        gone_set = frozenset(gone)
         for t in gone:
             aged.pop(t, None)
             wobbled.pop(t, None)
-        new_tids = tasks.keys() - prev.keys()
+        new_tids = frozenset(filterfalse(prev.__contains__, tids))
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
-        news = list(map(tasks.__getitem__, common))
+        news = list(tasks.values()) if common is tids else list(map(tasks.__getitem__, common))
         values = self._enc.values
         replaced: list[int] = []
         changed: list[list[Any]] = []
@@ -685,7 +686,7 @@ class SessionWriter:
         if new_tids or replaced:
             fresh = set(replaced)
             fresh.update(new_tids)
-            body["n"] = [[t, *values(tasks[t])] for t in tids if t in fresh]
+            body["n"] = [[t, *values(tasks[t])] for t in filter(fresh.__contains__, tids)]
         kept = list(filterfalse(gone_set.__contains__, self._order)) if gone else self._order
         if common != kept:
             body["o"] = tids  # the tasks that stayed changed order: write the order
@@ -704,14 +705,15 @@ class SessionWriter:
                     before = t
             body["a"] = after
         tgids = frame.tgids
-        if tgids != self._tgids:
-            old_tg = self._tgids
-            regrouped = tgids.items() - old_tg.items()
-            if regrouped:
-                body["tg"] = list(chain.from_iterable(sorted(regrouped)))
-            removed = old_tg.keys() - tgids.keys()
-            if removed:
-                body["tgr"] = sorted(removed)
+        old_tg = self._tgids
+        # (tid, tgid) pairs new or changed, and tids no longer listed: two C-speed passes
+        regrouped = list(filterfalse(old_tg.items().__contains__, tgids.items()))
+        if regrouped:
+            body["tg"] = list(chain.from_iterable(regrouped))
+        removed = list(filterfalse(tgids.__contains__, old_tg))
+        if removed:
+            body["tgr"] = removed
+        if regrouped or removed:
             self._tgids = dict(tgids)
         self._recs = dict(tasks)
         self._order = tids
