@@ -90,7 +90,9 @@ async def test_left_right_move_the_sort_column_numeric_and_text() -> None:
         ]
         await pilot.press("r")
         assert app.table.rows[0].comm == "delta"
-        # the header marks the sorted column
+        # the header marks the sorted column and its direction (Z..A: descending)
+        assert "COMMAND▼" in table_lines(app.table)[0]
+        await pilot.press("r")
         assert "COMMAND▲" in table_lines(app.table)[0]
 
 

@@ -127,7 +127,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self.columns: list[TableColumn] = []
         self.rows: Sequence[RowT] = []
         self.sort_column: str | None = None
-        self.sort_reverse = False
+        self.sort_descending = True
         self.cursor_key: Hashable | None = None
         self.cursor_row = 0
         self._widths: list[int] = []
@@ -136,12 +136,12 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
     # --- data ---------------------------------------------------------------------------
 
     def set_columns(
-        self, columns: Sequence[TableColumn], sort_column: str | None, reverse: bool
+        self, columns: Sequence[TableColumn], sort_column: str | None, descending: bool
     ) -> None:
-        """Change the columns (and which one is sorted); keeps the rows and the cursor."""
+        """Change the columns (and which one is sorted, which way: ▼ or ▲); keeps the rows."""
         self.columns = list(columns)
         self.sort_column = sort_column
-        self.sort_reverse = reverse
+        self.sort_descending = descending
         self._layout()
         self.refresh()
 
@@ -337,7 +337,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         for col, width in zip(self.columns, self._widths, strict=False):
             label = col.label
             if col.key == self.sort_column:
-                label = f"{label}{'▲' if self.sort_reverse else '▼'}"
+                label = f"{label}{'▼' if self.sort_descending else '▲'}"
             pad = " " * max(width - cell_len(label), 0)
             text = set_cell_size(pad + label if col.right else label, width)
             segments.append(Segment(text, sorted_style if col.key == self.sort_column else header))

@@ -61,7 +61,7 @@ class TaskTable(VirtualTable[Any]):
         self.pids: set[int] = set()
         self.snapshot: Snapshot | None = None
         self._specs: list[ColumnSpec] = []
-        self._tid_order: tuple[Any, Sequence[Any]] = (None, [])
+        self._tid_order: tuple[Snapshot | None, bool, Sequence[Any]] = (None, False, [])
         self._apply_columns()
 
     # --- rows ---------------------------------------------------------------------------
@@ -87,10 +87,8 @@ class TaskTable(VirtualTable[Any]):
             TableColumn(s.key, s.header(self.ctx), s.width, right=not s.text, flex=s.flex)
             for s in self._specs
         ]
-        spec = COLUMNS[self.sort_key]
-        # numbers sort biggest first and text A..Z first; r flips either
-        self.set_columns(columns, self.sort_key, self.reverse)
-        self.sort_descending = (not spec.text) != self.reverse
+        text = COLUMNS[self.sort_key].text
+        self.set_columns(columns, self.sort_key, descending=text == self.reverse)
 
     def sorted_rows(self, snapshot: Snapshot) -> list[Any]:
         """The snapshot's rows after the filter and the only-active toggle, in sort order."""
@@ -106,18 +104,19 @@ class TaskTable(VirtualTable[Any]):
         if needle:
             rows = [r for r in rows if row_matches(r, needle, ctx)]
         spec = COLUMNS[self.sort_key]
-        descending = (not spec.text) != self.reverse
+        descending = (not spec.text) != self.reverse  # numbers biggest first, text A..Z; r flips
         keys = sort_values(spec, rows, ctx)  # ties keep the snapshot's (task-id) order
         order = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
         return [rows[i] for i in order]
 
     def _by_tid(self, snapshot: Snapshot) -> Sequence[Any]:
         """The snapshot's rows in task-id order (ties of any sort keep it); once per snapshot."""
-        key = (id(snapshot), self.ctx.processes)
-        if self._tid_order[0] != key:
-            rows = sorted(snapshot.rows(self.ctx.processes), key=_tid)
-            self._tid_order = (key, rows)
-        return self._tid_order[1]
+        processes = self.ctx.processes
+        cached_snapshot, cached_processes, rows = self._tid_order
+        if cached_snapshot is not snapshot or cached_processes != processes:
+            rows = sorted(snapshot.rows(processes), key=_tid)
+            self._tid_order = (snapshot, processes, rows)
+        return rows
 
     def _active(self, snapshot: Snapshot, rows: Sequence[Any]) -> list[Any]:
         """Rows whose I/O or non-CPU delay counters grew (since start when accumulated)."""
