@@ -112,10 +112,15 @@ def test_every_exit_status_is_documented() -> None:
 def test_every_tui_key_is_documented() -> None:
     keys = pytest.importorskip("tsmon.keys")
     block = _render(200).split("INTERACTIVE KEYS", 1)[1].split("EXIT STATUS", 1)[0]
-    names = {"←": "Left", "→": "Right", "space": "space", "Enter": "Enter"}
+    lowered = block.lower()
     for spec in keys.KEYS:
-        shown = names.get(spec.display, spec.display)
-        assert re.search(rf"(^|\s){re.escape(shown)}(,|\s|$)", block), spec.display
+        shown = spec.display.replace("←", "left").replace("→", "right").lower()
+        if " " in shown or ("+" in shown and len(shown) > 1):
+            # a combination ("shift+← →"): each part is named in the keys section
+            for part in filter(None, re.split(r"[\s+]", shown)):
+                assert re.search(rf"(^|[\s+,]){re.escape(part)}(,|\s|\+|$)", lowered), spec.display
+        else:
+            assert re.search(rf"(^|\s){re.escape(shown)}(,|\s|$)", lowered), spec.display
 
 
 def test_documented_completion_command_works() -> None:
