@@ -149,12 +149,11 @@ def _session(terminal: Terminal, badge: str) -> None:
     screen = terminal.wait_for(" PID ")
     assert " TID " not in screen
     terminal.keys("Enter")
-    screen = terminal.wait_for("Delays (since the task started)", "process ")
-    assert "CPU, memory, I/O" in screen
+    terminal.wait_for("Delays (since the task started)", "process ", "CPU, memory, I/O")
     terminal.keys("Escape")
     terminal.wait_for("DISK READ▲")
     terminal.keys("q")
-    screen = terminal.wait_for("TSMON-EXIT=0", timeout=20)
+    screen = terminal.wait_for("TSMON-EXIT=0", "icanon", "echo", timeout=60)
     # the terminal is restored: no TUI left on screen, normal screen, no mouse, cursor on
     assert "DISK READ" not in screen
     assert terminal.flag("alternate_on") == "0"
