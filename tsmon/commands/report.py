@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import signal
 import sys
@@ -108,6 +107,8 @@ class _Out:
 
     def obj(self, data: dict[str, object]) -> None:
         if self.as_json:
+            import json  # only for --json: the text path starts faster without it
+
             sys.stdout.write(json.dumps(data) + "\n")
 
     def flush(self) -> None:
