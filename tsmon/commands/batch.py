@@ -319,6 +319,27 @@ def _getter(klass: type) -> Callable[[Any], tuple[int, ...]]:
     return getter
 
 
+_IDENTITY_FIELDS = (*_FIGURE_FIELDS, "ac_uid", "ac_comm", "ac_nice", "ac_sched")
+_identity_getters: dict[type, Callable[[Any], Any] | None] = {}
+
+
+def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
+    """One C-level call reading the five figures plus what an idle thread's line shows
+    (owner, name, nice, policy): equal for two records = nothing to redraw."""
+    if klass not in _identity_getters:
+        index: dict[str, int] = {}
+        position = 0
+        for name, code, _ in klass.layout.fields:  # type: ignore[attr-defined]
+            index[name] = position
+            position += 2 if code == "T" else 1
+        _identity_getters[klass] = (
+            operator.itemgetter(*(index[n] for n in _IDENTITY_FIELDS))
+            if all(n in index for n in _IDENTITY_FIELDS)
+            else None
+        )
+    return _identity_getters[klass]
+
+
 def _thread_figures(row: Any) -> tuple[int, ...]:
     """read, write, cancelled bytes and swap-in, block I/O delay ns of a thread's interval.
 
@@ -369,7 +390,9 @@ class _Renderer:
         self._prios: dict[tuple[Any, ...], str] = {}
         self._ioprios: dict[int, tuple[int | None, int]] = {}
         self._prio_text: dict[int, tuple[str, int]] = {}
-        self._idle_lines: dict[int, tuple[tuple[Any, ...], str]] = {}
+        self._idle_lines: dict[int, tuple[str, str | None, int]] = {}
+        self._reuse: dict[int, tuple[str, str | None, int]] = {}
+        self._off: bool | None = None
         self.refreshes = 0
 
     # --- figures -------------------------------------------------------------------------
@@ -516,13 +539,16 @@ class _Renderer:
         opts = self.opts
         dt = snap.dt
         threads = snap.threads
-        figures = [(_thread_figures(row), row) for row in threads]
+        off = snap.delayacct is False
+        if off != self._off:
+            self._idle_lines = {}  # SWAPIN and IO change between 0.00 % and N/A
+            self._off = off
+        figures = self._all_figures(snap)
         total_read = sum(f[0][0] for f in figures)
         total_write = sum(f[0][1] for f in figures)
         actual = self.vmstat.delta()
         if actual is None:
             actual = (total_read, total_write)
-        off = snap.delayacct is False
         pairs = self.rows(snap, figures)
         leaders = _Leaders(threads)
         if snap.lost > self.lost:
@@ -533,6 +559,41 @@ class _Renderer:
         if opts.as_json:
             return self._json(snap, pairs, leaders, dt, total, actual, off)
         return self._text(snap, pairs, leaders, dt, total, actual, off)
+
+    def _quick_idle(self) -> bool:
+        opts = self.opts
+        return not (opts.columns or opts.accumulated or opts.processes or opts.as_json)
+
+    def _all_figures(self, snap: Any) -> list[tuple[tuple[int, ...], Any]]:
+        """(figures, row) of every thread; idle threads whose line can be reused are noted in
+        ``self._reuse`` (tid -> line) on the way, so the text pass only appends them."""
+        self._reuse = reuse = {}
+        if not self._quick_idle():
+            return [(_thread_figures(row), row) for row in snap.threads]
+        out = []
+        append = out.append
+        idle_lines = self._idle_lines
+        cmdlines = snap.cmdlines
+        refresh = self.refreshes
+        getters = _identity_getters
+        for row in snap.threads:
+            p = row[3]
+            if p is not None and not row[6]:
+                s = row[2]
+                klass = type(s)
+                g = getters[klass] if klass in getters else _identity_getter(klass)
+                if g is not None and type(p) is klass and g(s) == g(p):
+                    append((_ZERO5, row))
+                    cached = idle_lines.get(row[0])
+                    if (
+                        cached is not None
+                        and cached[1] is cmdlines.get(row[1])
+                        and refresh - cached[2] < _IOPRIO_EVERY
+                    ):
+                        reuse[row[0]] = cached
+                    continue
+            append((_thread_figures(row), row))
+        return out
 
     def _spans(self, row: Any, dt: float | None) -> float | None:
         return row.span(True) if self.opts.accumulated else dt
@@ -580,22 +641,23 @@ class _Renderer:
         zero = format_rate(0, kilobytes=k) if not acc else format_bytes(0, kilobytes=k)
         zero_pct = format_percent(0.0)
         span0 = dt
-        idle_lines = self._idle_lines if not columns and not acc and not opts.processes else None
-        fresh_idle: dict[int, tuple[tuple[Any, ...], str]] = {}
-        snap_cmdline = snap.cmdline
+        quick = self._quick_idle()
+        reuse = self._reuse
+        fresh_idle: dict[int, tuple[str, str | None, int]] = {}
+        cmdlines = snap.cmdlines
         for figures, row in pairs:
-            if idle_lines is not None and figures == _ZERO5 and not row[6]:
-                # An idle thread's line changes only with its name, owner or priority.
-                stats = row[2]
-                key = (prio(row), stats.ac_uid, stats.ac_comm, snap_cmdline(row[1]), off)
-                cached = idle_lines.get(row[0])
-                if cached is None or cached[0] != key:
-                    cached = (
-                        key,
-                        self._line(row, key[0], zero, zero, off, span0, zero_pct, snap, leaders),
+            if quick and figures == _ZERO5 and not row[6]:
+                # An idle thread's line changes only with its name, owner, priority or command
+                # line: reuse it while none changed (the priority is read again every few).
+                tid = row[0]
+                cached = reuse.get(tid)
+                if cached is None:
+                    line = self._line(
+                        row, prio(row), zero, zero, off, span0, zero_pct, snap, leaders
                     )
-                fresh_idle[row[0]] = cached
-                lines.append(stamp + cached[1])
+                    cached = (line, cmdlines.get(row[1]), self.refreshes)
+                fresh_idle[tid] = cached
+                lines.append(stamp + cached[0] if stamp else cached[0])
                 continue
             read_b, write_b, cancelled_b, swapin_ns, blkio_ns = figures
             written = max(0, write_b - cancelled_b)
@@ -621,7 +683,7 @@ class _Renderer:
                 f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
                 f"{command(row, snap, leaders)}"
             )
-        if idle_lines is not None:
+        if quick:
             self._idle_lines = fresh_idle
         self.first = False
         return lines
