@@ -9,9 +9,10 @@ since the epoch (0 when never set). A field the struct version lacks is ``None``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from . import abi
 
@@ -143,7 +144,7 @@ class TaskStats(tuple):  # type: ignore[type-arg]
                 raise TypeError(f"v{self.layout.version} has no field {name}")
         fields.update(values)
         fields.pop("version")
-        return self.from_fields(self.version, **fields)
+        return self.from_fields(self.version or 0, **fields)
 
     def as_dict(self) -> dict[str, object]:
         """Kernel field names to values, for the fields this version has."""
@@ -175,6 +176,20 @@ def _to_raw(code: str, value: object) -> tuple[object, ...]:
     return (value or 0,)
 
 
+def _comm_getter(index: int) -> Callable[[tuple[Any, ...]], str]:
+    def comm(self: tuple[Any, ...]) -> str:
+        return clean_comm(self[index])
+
+    return comm
+
+
+def _timespec_getter(index: int) -> Callable[[tuple[Any, ...]], int]:
+    def timespec_ns(self: tuple[Any, ...]) -> int:
+        return int(self[index] * _NS + self[index + 1])
+
+    return timespec_ns
+
+
 def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
     namespace: dict[str, object] = {"__slots__": (), "layout": layout, "unknown_version": unknown}
     index = 0
@@ -182,9 +197,9 @@ def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
     for name, code, _ in layout.fields:
         present.add(name)
         if code == "32s":
-            namespace[name] = property(lambda self, i=index: clean_comm(self[i]))
+            namespace[name] = property(_comm_getter(index))
         elif code == "T":
-            namespace[name] = property(lambda self, i=index: self[i] * _NS + self[i + 1])
+            namespace[name] = property(_timespec_getter(index))
             index += 1
         else:
             namespace[name] = property(itemgetter(index))

@@ -142,21 +142,22 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
         if now is None:
             return None
         prev = self[3]
-        if prev is None:
-            if not self[5]:
+        before = 0
+        if prev is not None:
+            earlier = get(prev)
+            if earlier is None or now < earlier:
                 return None
-            before = 0
-        else:
-            before = get(prev)
-            if before is None or now < before:
-                return None
-        dt = self[7]
-        return (now - before) * scale / dt if dt else None
+            before = earlier
+        elif not self[5]:
+            return None
+        dt: float | None = self[7]
+        return float((now - before) * scale / dt) if dt else None
 
     @property
     def watched(self) -> float | None:
         """Seconds since tsmon first saw the thread (at least one interval)."""
-        return (self[8] - self[9]) or self[7]
+        watched: float | None = (self[8] - self[9]) or self[7]
+        return watched
 
     @property
     def comm(self) -> str:
