@@ -7,8 +7,10 @@
 
 Latency: the app runs headless (Textual's test driver, which composes and renders every
 frame) on the simulator with 10,000 tasks and a virtual clock; each refresh is timed from the
-moment the worker posts the new snapshot to the moment the frame that shows it has been
-painted (``App.call_after_refresh``). Target: median <= 50 ms.
+moment ``Sampler.poll()`` returns the new snapshot to the moment the frame that shows it has
+been painted (``App.call_after_refresh``), in wall time and in UI-thread CPU time. The next
+refresh starts when the previous one's post-paint history pass is done, as it would at a 1 s
+interval. Target: median <= 50 ms.
 
 Memory: the same app with 10,000 tasks churning (tasks exit and start every second of
 virtual time), one refresh per virtual second, for ``--minutes`` of virtual time; RSS is
@@ -69,7 +71,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(0.001)
                 if time.perf_counter() - t0 > 60:
                     raise RuntimeError(f"no frame within 60 s (last error: {app.last_error})")
-            return time.perf_counter() - t0
+            cycle = time.perf_counter() - t0
+            # as at a 1 s interval, the next refresh starts once this one's history pass is
+            # done (the simulator's clock is virtual, so nothing else paces the loop)
+            while app.tracked_generation < target:
+                await asyncio.sleep(0.001)
+            return cycle
 
         while app.generation < 1:
             await asyncio.sleep(0.01)
