@@ -31,7 +31,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain, compress, filterfalse
+from itertools import accumulate, chain, compress, filterfalse
 from operator import eq, itemgetter, ne, not_, sub
 from typing import IO, TYPE_CHECKING, Any
 
@@ -397,7 +397,9 @@ class SessionWriter:
         path: the file to create (mode 0600); a ``.gz`` suffix compresses it.
         info: the backend being recorded.
         interval: the refresh interval, seconds.
-        keyframe_every: a full keyframe every so many frames (seek cost vs size).
+        keyframe_every: a full keyframe every so many frames at most (seek cost vs size).
+        keyframe_budget: a keyframe also as soon as the deltas since the last one add up to
+            this many times its size (busy machines get keyframes more often).
         compress: gzip or not (default: by suffix).
         compresslevel: zlib level for gzip (1: a tenth of level 6's CPU, files ~10% bigger).
     """
@@ -409,12 +411,17 @@ class SessionWriter:
         info: BackendInfo,
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
+        keyframe_budget: float = 1.5,
         compress: bool | None = None,
         compresslevel: int = 1,
         started_wall: float | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.keyframe_every = max(1, int(keyframe_every))
+        self.keyframe_budget = keyframe_budget
+        self._since_key = 0
+        self._delta_bytes = 0
+        self._key_bytes = 0
         self.compressed = self.path.endswith(".gz") if compress is None else compress
         self._level = compresslevel
         self.frames = 0
@@ -527,7 +534,13 @@ class SessionWriter:
                 classes.add(type(event.group_stats))
         for klass in classes - self._enc.declared_classes:
             self._declare(klass, lines)
-        key = self.frames % self.keyframe_every == 0
+        # A keyframe every keyframe_every frames, or sooner once the deltas since the last one
+        # outweigh it keyframe_budget times: a seek never reads more than that.
+        key = (
+            self._since_key >= self.keyframe_every
+            or self._delta_bytes >= self.keyframe_budget * self._key_bytes
+            or self.frames == 0
+        )
         n = self.frames
         body: dict[str, Any] = {
             "key" if key else "delta": n,
@@ -549,7 +562,13 @@ class SessionWriter:
             body["cmd"] = {str(g): c for g, c in frame.cmdlines.items()}
         if frame.cgroups:
             body["cg"] = {p: list(s) for p, s in frame.cgroups.items()}
-        lines.append(_DUMPS(body).encode() + b"\n")
+        line = _DUMPS(body).encode() + b"\n"
+        lines.append(line)
+        if key:
+            self._since_key, self._delta_bytes, self._key_bytes = 1, 0, len(line)
+        else:
+            self._since_key += 1
+            self._delta_bytes += len(line)
         self._cmd.update(frame.cmdlines)
         if key and len(lines) > 1:
             # Declarations go before the keyframe's member, so a seek never starts after them.
@@ -1142,6 +1161,7 @@ class SessionReader:
         self._state_no: int | None = None
         self._tasks: dict[int, TaskStats] = {}
         self._tgids: dict[int, int] = {}
+        self._edits: dict[int, list[Any]] = {}  # records changed since the last frame built
         self._cmd: dict[int, str] = {}
         self._da: bool | None = self.header.delayacct
         self._last_no = -1
@@ -1336,6 +1356,7 @@ class SessionReader:
         self._state_no = None
         self._tasks = {}
         self._tgids = {}
+        self._edits = {}
 
     def seek(self, number: int) -> int:
         """Make ``read()`` return frame ``number`` next (or the first good frame after it).
@@ -1477,6 +1498,7 @@ class SessionReader:
             frame = self._apply(obj, kind == "key", materialize=stop_before is None)
         except (_Corrupt, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._bad_lines.add(pos)
+            self._set_cursor(nxt)  # the state was changed in part: drop it
             return _NOTHING
         self._state_no = no
         if frame is None:
@@ -1508,22 +1530,37 @@ class SessionReader:
             if "cmdk" in obj:
                 cmd = _cmdlines(obj["cmdk"])
         else:
-            tasks = dict(self._tasks)
-            tgids = dict(self._tgids)
+            # Changes go into the state in place (a failure drops the whole state: the next
+            # delta then waits for a keyframe), and records changed since the last frame built
+            # stay mutable lists (``edits``) until a frame is built: a seek through many
+            # deltas makes each record's tuple once.
+            tasks = self._tasks
+            tgids = self._tgids
+            edits = self._edits
             cmd = self._cmd
             for tid in obj.get("g", ()):
                 del tasks[tid]
+                edits.pop(tid, None)
             if "e" in obj or "j" in obj:
-                self._apply_clock(tasks, obj)
+                self._apply_clock(tasks, edits, obj)
             for entry in obj.get("c", ()):
                 tid = entry[0]
                 old = tasks[tid]
-                raw = list(old)
+                raw = edits.get(tid)
+                if raw is None:
+                    raw = edits[tid] = list(old)
                 ci = _COMM_INDEX[type(old)]
                 where = self._by_class.get(type(old))
                 local = where.local_index if where is not None else None
                 if len(entry) % 2 != 1:
                     raise _Corrupt
+                fields = entry[1::2]
+                if local is None and ci not in fields and set(map(type, entry)) == _INT_ONLY:
+                    for j, v in zip(fields, entry[2::2], strict=True):  # the common case
+                        raw[j] += v
+                    if min(fields, default=0) < 0:
+                        raise _Corrupt
+                    continue
                 for i in range(1, len(entry), 2):
                     j, v = entry[i], entry[i + 1]
                     if type(j) is not int or j < 0:
@@ -1539,12 +1576,12 @@ class SessionReader:
                         raw[j] += v
                     else:
                         raise _Corrupt
-                tasks[tid] = _new_tuple(type(old), raw)
             for entry in obj.get("n", ()):
                 tid = entry[0]
                 if type(tid) is not int:
                     raise _Corrupt
                 tasks[tid] = record(entry, 1)
+                edits.pop(tid, None)
             if "a" in obj:
                 tasks = _place(tasks, obj["a"])
             elif "o" in obj:
@@ -1556,13 +1593,15 @@ class SessionReader:
                 tgids.update(_pairs(obj["tg"]))
             for tid in obj.get("tgr", ()):
                 del tgids[tid]
-        exits = [self._exit(x, record) for x in obj.get("exits", ())]
         cmdlines = _cmdlines(obj["cmd"]) if "cmd" in obj else {}
+        exits: list[ExitEvent] = []
         cgroups = {}
-        for path, counts in obj.get("cg", {}).items():
-            if len(counts) != 5 or not all(type(c) is int for c in counts):
-                raise _Corrupt
-            cgroups[path] = CgroupStats(*counts)
+        if materialize:  # a frame passed over in a seek needs neither
+            exits = [self._exit(x, record) for x in obj.get("exits", ())]
+            for path, counts in obj.get("cg", {}).items():
+                if len(counts) != 5 or not all(type(c) is int for c in counts):
+                    raise _Corrupt
+                cgroups[path] = CgroupStats(*counts)
         lost = obj.get("lost", 0)
         tm, tw = obj["tm"], obj["tw"]
         if type(lost) is not int or type(tm) not in (int, float) or type(tw) not in (int, float):
@@ -1573,15 +1612,21 @@ class SessionReader:
                 raise _Corrupt
         else:
             da = self._da
-        # everything checked: commit the new state
         self._tasks = tasks
         self._tgids = tgids
         if key:
             self._cmd = cmd
+            self._edits = {}
         self._cmd.update(cmdlines)
         self._da = da
         if not materialize:
             return None
+        edits = self._edits
+        if edits:
+            new = _new_tuple
+            for tid, raw in edits.items():
+                tasks[tid] = new(type(tasks[tid]), raw)
+            self._edits = {}
         return RawFrame(
             t_mono=float(tm),
             t_wall=float(tw),
@@ -1593,7 +1638,9 @@ class SessionReader:
             cgroups=cgroups,
         )
 
-    def _apply_clock(self, tasks: dict[int, TaskStats], obj: dict[str, Any]) -> None:
+    def _apply_clock(
+        self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], obj: dict[str, Any]
+    ) -> None:
         """Apply the ``e`` and ``j`` rows: tasks whose only changes are clock fields."""
         lay = self._layouts[obj["ek"]]
         klass = lay.klass
@@ -1607,6 +1654,9 @@ class SessionReader:
             width = 1 + len(fields)
             if len(rows) % width or not set(map(type, rows)) <= _INT_ONLY:
                 raise _Corrupt
+            if name == "e" and len(primary) == 2 and None not in primary:
+                self._apply_aged(tasks, edits, klass, primary, rows)  # the common case
+                continue
             groups = [(0, fields[: len(primary)]), (len(primary), fields[len(primary) :])]
             tid = 0
             for i in range(0, len(rows), width):
@@ -1614,7 +1664,9 @@ class SessionReader:
                 old = tasks[tid]
                 if type(old) is not klass:
                     raise _Corrupt
-                raw = list(old)
+                raw = edits.get(tid)
+                if raw is None:
+                    raw = edits[tid] = list(old)
                 for at, group in groups:
                     if not group:
                         continue
@@ -1622,7 +1674,29 @@ class SessionReader:
                     for k, j in enumerate(group):
                         if j is not None:  # None: a field this tsmon does not know
                             raw[j] = first if k == 0 else first + rows[i + 1 + at + k]
-                tasks[tid] = _new_tuple(klass, raw)
+
+    @staticmethod
+    def _apply_aged(
+        tasks: dict[int, TaskStats],
+        edits: dict[int, list[Any]],
+        klass: type[TaskStats],
+        primary: tuple[int | None, ...],
+        rows: list[int],
+    ) -> None:
+        """``e`` rows of a layout with ac_etime and ac_tgetime: [tid step, etime, tge - etime]."""
+        e, t = primary
+        assert e is not None and t is not None
+        tids = list(accumulate(rows[0::3]))
+        olds = list(map(tasks.__getitem__, tids))
+        if len(rows) % 3 or set(map(type, olds)) != {klass}:
+            raise _Corrupt
+        get = edits.get
+        for tid, old, etime, offset in zip(tids, olds, rows[1::3], rows[2::3], strict=True):
+            raw = get(tid)
+            if raw is None:
+                raw = edits[tid] = list(old)
+            raw[e] = etime
+            raw[t] = etime + offset
 
     @staticmethod
     def _exit(x: list[Any], record: Any) -> ExitEvent:
@@ -1684,23 +1758,17 @@ def _place(tasks: dict[int, TaskStats], after: list[Any]) -> dict[int, TaskStats
     """Move new tasks (appended last) to where they belong: each right after a given tid."""
     if len(after) % 2:
         raise _Corrupt
-    follow = dict(zip(after[1::2], after[0::2], strict=True))  # tid before -> new tid
-    new = set(after[0::2])
-    out: dict[int, TaskStats] = {}
-
-    def chain_from(t: int | None) -> None:
-        while t in follow:
-            t = follow.pop(t)
-            out[t] = tasks[t]
-
-    chain_from(None)
-    for tid, rec in tasks.items():
-        if tid not in new:
-            out[tid] = rec
-            chain_from(tid)
-    if len(out) != len(tasks):
+    new = after[0::2]
+    if len(set(new)) != len(new):
         raise _Corrupt
-    return out
+    moving = set(new)
+    order = list(filterfalse(moving.__contains__, tasks))
+    # In the order the writer listed them, so a tid's predecessor is always placed already.
+    for tid, before in zip(new, after[1::2], strict=True):
+        order.insert(0 if before is None else order.index(before) + 1, tid)
+    if len(order) != len(tasks):
+        raise _Corrupt
+    return dict(zip(order, map(tasks.__getitem__, order), strict=True))
 
 
 def _pairs(flat: list[Any]) -> dict[int, int]:
