@@ -458,7 +458,9 @@ def _cpumask_valid(mask: str) -> bool:
 def _parse_cpulist(text: str) -> set[int]:
     cpus: set[int] = set()
     for part in text.strip().split(","):
-        low, _, high = part.partition("-")
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(part)  # "0-", "-1", "1_0", "+2": the kernel's cpulist_parse refuses
         first, last = int(low), int(high or low)
         if last < first:
             raise ValueError(part)

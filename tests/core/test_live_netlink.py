@@ -625,6 +625,7 @@ def _too_long_mask() -> str:
         ("garbage", errno.EINVAL),
         ("", errno.EINVAL),
         ("0-1-2", errno.EINVAL),
+        ("0-", errno.EINVAL),  # a range without its end: once misread as "0"
         ("NRCPU", errno.ERANGE),
         ("0-NRCPU", errno.ERANGE),
         ("TOOLONG", errno.E2BIG),
