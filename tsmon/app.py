@@ -123,6 +123,7 @@ class TsmonApp(App[int]):
         self.generation = 0  # snapshots shown so far
         self.tracked_generation = 0  # snapshots folded into histories and totals
         self.status_extra = ""
+        self.cgroups_visible = False  # read by the worker: derive cgroup rows only when shown
         self.last_error: str | None = None
         self._last_error_shown = 0.0
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
@@ -258,7 +259,8 @@ class TsmonApp(App[int]):
         self._painted.wait(2.0)
         retired, self._retired = self._retired, []
         del retired  # the previous refresh's records are freed here, off the UI thread
-        self.tracked.update_history(snapshot)
+        # cgroup rows read /proc and /sys for every member thread: only while they are shown
+        self.tracked.update_history(snapshot, with_cgroups=self.cgroups_visible)
         self.post_message(TrackedUpdated(self.tracked.generation))
         if not self._frozen and snapshot.index >= 1:
             # Move everything alive after start-up out of the collector's sight: full
@@ -367,6 +369,10 @@ class TsmonApp(App[int]):
             )
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        was_visible = self.cgroups_visible
+        self.cgroups_visible = event.pane.id == "cgroups"
+        if self.cgroups_visible and not was_visible and not self.paused:
+            self.request_sample()  # fresh cgroup rows now rather than at the next refresh
         self.refresh_view()
         pane = event.pane
         with contextlib.suppress(Exception):

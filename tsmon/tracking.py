@@ -12,7 +12,7 @@ import os
 import threading
 from array import array
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -21,7 +21,7 @@ from tsmon_core.abi import DELAY_KINDS
 from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
 from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
-from .columns import clean_text
+from .columns import COLUMNS, RowContext, clean_text, sort_values
 from .formatting import format_exit
 
 __all__ = [
@@ -268,20 +268,32 @@ class CgroupRow:
     note: str = ""
 
 
-def _sums(rows: Iterable[TaskRow]) -> tuple[int, float, float, float, float]:
-    n = 0
-    rd = wr = io = cpu = 0.0
-    for row in rows:
-        n += 1
-        rd += row.value("read_bps") or 0.0
-        wr += row.value("write_bps") or 0.0
-        io += row.value("blkio_delay_pct") or 0.0
-        cpu += row.value("cpu_delay_pct") or 0.0
-    return n, rd, wr, io, cpu
+_SUM_METRICS = ("read_bps", "write_bps", "blkio_delay_pct", "cpu_delay_pct")
 
 
-def build_cgroup_rows(snapshot: Snapshot, v2_dirs: Sequence[str]) -> list[CgroupRow]:
-    """Rows for the kernel's cgroupstats (v1) and for cgroup2 directories (derived)."""
+def _sums(rows: Sequence[TaskRow]) -> tuple[int, float, float, float, float]:
+    """Members, and the sums of their read/write rates and block-I/O and CPU delay %."""
+    ctx = RowContext()
+    totals = [
+        sum(v for v in sort_values(COLUMNS[name], rows, ctx) if v > 0) for name in _SUM_METRICS
+    ]
+    return len(rows), totals[0], totals[1], totals[2], totals[3]
+
+
+#: Seconds between re-deriving cgroup2 state counts (/proc/TID/stat costs ~0.1 ms a thread).
+STATE_EVERY = 5.0
+
+
+def build_cgroup_rows(
+    snapshot: Snapshot,
+    v2_dirs: Sequence[str],
+    cache: dict[str, tuple[float, set[int], tuple[int, ...]]] | None = None,
+) -> list[CgroupRow]:
+    """Rows for the kernel's cgroupstats (v1) and for cgroup2 directories (derived).
+
+    cgroup2 membership and state counts are re-read at most every ``STATE_EVERY`` seconds
+    when a ``cache`` is given (the I/O and delay sums follow every refresh).
+    """
     out: list[CgroupRow] = []
     for path, stats in snapshot.cgroups.items():
         members: list[TaskRow] = []
@@ -309,6 +321,7 @@ def build_cgroup_rows(snapshot: Snapshot, v2_dirs: Sequence[str]) -> list[Cgroup
             )
         out.append(row)
     by_tid = {r.tid: r for r in snapshot.threads}
+    states: dict[int, str | None] = {}  # each thread's /proc state read once per refresh
     for path in v2_dirs:
         if path in snapshot.cgroups:
             continue
@@ -316,24 +329,34 @@ def build_cgroup_rows(snapshot: Snapshot, v2_dirs: Sequence[str]) -> list[Cgroup
         if cgroup_version(path) != 2:
             out.append(CgroupRow(path, "unavailable", note="not a cgroup directory here"))
             continue
-        tids = _members(p)
-        counts = [0, 0, 0, 0, 0]
-        member_rows: list[TaskRow] = []
-        for tid in tids:
-            state = _task_state(tid)
-            if state is None:
-                continue
-            idx = _STATE_INDEX.get(state)
-            if idx is not None:
-                counts[idx] += 1
-            row_ = by_tid.get(tid)
-            if row_ is not None:
-                member_rows.append(row_)
-                # the kernel's io_wait is "in D state waiting on I/O": approximate it with
-                # threads in D whose block-I/O delay grew during the interval
-                if state == "D" and (row_.delta("blkio_delay_total") or 0) > 0:
-                    counts[4] += 1
-        row = CgroupRow(path, "derived", tuple(counts), _pressure(p))
+        cached = cache.get(path) if cache is not None else None
+        if cached is not None and snapshot.t_mono - cached[0] < STATE_EVERY:
+            _, tids, counted = cached
+            member_rows = [r for r in map(by_tid.get, tids) if r is not None]
+        else:
+            tids = _members(p)
+            counts = [0, 0, 0, 0, 0]
+            member_rows = []
+            for tid in tids:
+                state = states.get(tid, "?")
+                if state == "?":
+                    state = states[tid] = _task_state(tid)
+                if state is None:
+                    continue
+                idx = _STATE_INDEX.get(state)
+                if idx is not None:
+                    counts[idx] += 1
+                row_ = by_tid.get(tid)
+                if row_ is not None:
+                    member_rows.append(row_)
+                    # the kernel's io_wait is "in D state waiting on I/O": approximate it with
+                    # threads in D whose block-I/O delay grew during the interval
+                    if state == "D" and (row_.delta("blkio_delay_total") or 0) > 0:
+                        counts[4] += 1
+            counted = tuple(counts)
+            if cache is not None:
+                cache[path] = (snapshot.t_mono, tids, counted)
+        row = CgroupRow(path, "derived", counted, _pressure(p))
         row.members, row.read_bps, row.write_bps, row.blkio_pct, row.cpu_delay_pct = _sums(
             member_rows
         )
@@ -387,6 +410,7 @@ class Tracked:
         self.exits_per_s = 0.0
         self.cgroup2_dirs = list(cgroup2_dirs)
         self.cgroups: list[CgroupRow] = []
+        self._cgroup_cache: dict[str, tuple[float, set[int], tuple[int, ...]]] = {}
         self.generation = 0
         self.read_bps = 0.0
         self.write_bps = 0.0
@@ -421,7 +445,7 @@ class Tracked:
         for tgid, (io, delay) in procs.items():
             samples[("p", tgid)] = (0, io, delay)
         cgroups = (
-            build_cgroup_rows(snapshot, self.cgroup2_dirs)
+            build_cgroup_rows(snapshot, self.cgroup2_dirs, self._cgroup_cache)
             if with_cgroups and (snapshot.cgroups or self.cgroup2_dirs)
             else []
         )

@@ -502,3 +502,24 @@ async def test_wide_tables_scroll_sideways_with_shift_arrows() -> None:
         assert after != before and after.startswith(before[16:26])
         await pilot.press("shift+left", "shift+left", "shift+left")
         assert app.table.scroll_x == 0
+
+
+async def test_a_refresh_repaints_only_the_lines_that_changed() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await step(pilot)
+        table = app.table
+        painted: list[int] = []
+        original = table.render_line
+
+        def counting(y: int):  # type: ignore[no-untyped-def]
+            painted.append(y)
+            return original(y)
+
+        table.render_line = counting  # type: ignore[method-assign]
+        await step(pilot)  # constant rates: every figure on screen stays the same
+        assert painted == []
+        app.backend.tasks[300].write_bps = 7_000  # charlie's DISK WRITE changes, same place
+        await step(pilot)
+        assert painted and set(painted) == {3}  # header is line 0: charlie is the third row

@@ -24,7 +24,7 @@ from ._common import (
 __all__ = ["top"]
 
 #: cgroup v1 hierarchies shown when no --cgroup is given (if cgroupstats answers there).
-_V1_CGROUPS = ("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio")
+_V1_CGROUPS = ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/blkio")
 
 
 def _answers(backend: Any, path: str) -> bool:

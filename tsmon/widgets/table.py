@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -132,6 +132,8 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self.cursor_row = 0
         self._widths: list[int] = []
         self._styles: dict[str, Style] = {}
+        self._geometry: tuple[object, ...] = ()
+        self._painted_lines: dict[int, tuple[object, ...]] = {}
 
     # --- data ---------------------------------------------------------------------------
 
@@ -160,7 +162,45 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         # keep the cursor at the same height on screen, so the eye does not lose it
         self.scroll_to(y=max(index - offset, 0), animate=False, immediate=True)
         self._scroll_cursor_visible()
-        self.refresh()
+        self._refresh_changed()
+
+    def _line_signature(self, y: int) -> tuple[object, ...]:
+        """What screen line ``y`` shows (the header is line 0): equal signatures, same pixels."""
+        if y == 0:
+            return (tuple(self.columns), self.sort_column, self.sort_descending)
+        index = int(self.scroll_y) + y - 1
+        if index >= len(self.rows):
+            return ()
+        row = self.rows[index]
+        dim = self._dim(row) if self._dim is not None else False
+        return (index % 2, dim, index == self.cursor_row, tuple(self._cells(row)))
+
+    def _refresh_changed(self) -> None:
+        """Repaint only the lines whose content changed (most rows of a refresh do not).
+
+        A scroll, a resize or new column widths repaint everything.
+        """
+        height = self.scrollable_content_region.height
+        geometry = (
+            int(self.scroll_x),
+            int(self.scroll_y),
+            self.scrollable_content_region.width,
+            height,
+            tuple(self._widths),
+            self.has_focus,
+        )
+        if geometry != self._geometry:
+            self._geometry = geometry
+            self._painted_lines = {}
+            self.refresh()
+            return
+        width = max(self.virtual_size.width, self.size.width)
+        painted = self._painted_lines
+        for y in range(height):
+            signature = self._line_signature(y)
+            if painted.get(y) != signature:
+                painted[y] = signature
+                self.refresh(Region(0, y, width, 1))
 
     def _index_of(self, key: Hashable) -> int | None:
         keyf = self._key
@@ -295,6 +335,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
 
     def notify_style_update(self) -> None:
         self._styles.clear()  # a theme or CSS change: recompute the cached styles
+        self._geometry = ()  # and repaint every line
         super().notify_style_update()
 
     def _style(self, name: str) -> Style:
@@ -309,23 +350,24 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         return style
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        signature = self._line_signature(y)
+        self._painted_lines[y] = signature
+        scroll_x = int(self.scroll_x)
         width = self.scrollable_content_region.width
         base = self._style("base")
         if y == 0:
             return self._header_strip(base).crop(scroll_x, scroll_x + width)
-        index = scroll_y + y - 1
-        if index >= len(self.rows):
+        if not signature:
             return Strip.blank(width, base)
-        row = self.rows[index]
+        odd, dim, cursor, cells = signature
         style = base
-        if index % 2:
+        if odd:
             style += self._style("vtable--odd")
-        if self._dim is not None and self._dim(row):
+        if dim:
             style += self._style("vtable--dim")
-        if index == self.cursor_row:
+        if cursor:
             style += self._style("vtable--cursor-focus" if self.has_focus else "vtable--cursor")
-        line = self._line_text(self._cells(row))
+        line = self._line_text(cells)  # type: ignore[arg-type]
         line = set_cell_size(line, max(self.virtual_size.width, width))
         strip = Strip([Segment(line, style)], cell_len(line))
         return strip.crop(scroll_x, scroll_x + width)
