@@ -411,7 +411,7 @@ class SessionWriter:
         info: BackendInfo,
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
-        keyframe_budget: float = 1.5,
+        keyframe_budget: float = 1.0,
         compress: bool | None = None,
         compresslevel: int = 1,
         started_wall: float | None = None,
@@ -442,6 +442,7 @@ class SessionWriter:
         # tid -> its record with wildcard clock fields (see _Clock.templates)
         self._aged: dict[int, TaskStats] = {}
         self._wobbled: dict[int, TaskStats] = {}
+        self._frag: dict[int, list[str | int]] = {}  # tid -> keyframe JSON with clock slots
         self._tmpl_class: type[TaskStats] | None = None
         self._da: object = object()
         self._fd = _open_private(self.path)
@@ -552,8 +553,9 @@ class SessionWriter:
         if key or delayacct is not self._da:
             body["da"] = delayacct
             self._da = delayacct
+        tasks_text = ""
         if key:
-            self._keyframe(frame, body)
+            tasks_text = self._keyframe(frame, body)
         else:
             self._delta(frame, body)
         if frame.exits:
@@ -562,7 +564,10 @@ class SessionWriter:
             body["cmd"] = {str(g): c for g, c in frame.cmdlines.items()}
         if frame.cgroups:
             body["cg"] = {p: list(s) for p, s in frame.cgroups.items()}
-        line = _DUMPS(body).encode() + b"\n"
+        text = _DUMPS(body)
+        if key:  # the task table, already JSON text, goes last
+            text = f'{text[:-1]},"tasks":{tasks_text}}}'
+        line = text.encode() + b"\n"
         lines.append(line)
         if key:
             self._since_key, self._delta_bytes, self._key_bytes = 1, 0, len(line)
@@ -588,9 +593,13 @@ class SessionWriter:
             group,
         ]
 
-    def _keyframe(self, frame: RawFrame, body: dict[str, Any]) -> None:
-        values = self._enc.values
-        body["tasks"] = [[tid, *values(rec)] for tid, rec in frame.tasks.items()]
+    def _keyframe(self, frame: RawFrame, body: dict[str, Any]) -> str:
+        """Fill a keyframe's body; returns the JSON text of its task table.
+
+        A task that only aged since its template was made is written from the template's
+        ready JSON text with its clock fields filled in (most tasks of a quiet machine), the
+        others are encoded in full.
+        """
         body["tg"] = list(chain.from_iterable(frame.tgids.items()))
         live = set(frame.tgids.values()) | set(frame.tasks)
         self._cmd = {g: c for g, c in self._cmd.items() if g in live}
@@ -600,17 +609,49 @@ class SessionWriter:
         tids = list(frame.tasks)
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
-            self._aged.pop(t, None)
-            self._wobbled.pop(t, None)
+            self._forget(t)
         klass = self._template_class(news)
+        texts: list[str] = []
         if klass is not None:
             same = list(map(eq, map(self._aged.get, tids), news))
-            make = _CLOCK[klass].templates
-            for i in compress(range(len(tids)), map(not_, same)):
-                self._aged[tids[i]], self._wobbled[tids[i]] = make(news[i])
+            clock = _CLOCK[klass]
+            frag = self._frag
+            for tid, rec, ok in zip(tids, news, same, strict=True):
+                if not ok:
+                    self._template(tid, rec, clock)
+                parts = frag[tid]
+                texts.append(
+                    f"[{tid},"
+                    + ",".join([p if isinstance(p, str) else str(rec[p]) for p in parts if p != ""])
+                    + "]"
+                )
+        else:
+            values = self._enc.values
+            texts = [_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()]
         self._recs = dict(frame.tasks)
         self._order = tids
         self._tgids = dict(frame.tgids)
+        return "[" + ",".join(texts) + "]"
+
+    def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
+        """Make a task's templates and its keyframe text with clock fields to fill in."""
+        self._aged[tid], self._wobbled[tid] = clock.templates(record)
+        values = self._enc.values(record)
+        shift = len(values) - len(record)  # 1 when the layout key comes first
+        parts: list[str | int] = []
+        last = 0
+        for i in sorted(clock.fields):
+            parts.append(_DUMPS(values[last : i + shift])[1:-1])
+            parts.append(i)
+            last = i + shift + 1
+        parts.append(_DUMPS(values[last:])[1:-1])
+        self._frag[tid] = parts
+
+    def _forget(self, tid: int) -> None:
+        """Drop a task's templates (it is gone, busy, or changed kind)."""
+        self._aged.pop(tid, None)
+        self._wobbled.pop(tid, None)
+        self._frag.pop(tid, None)
 
     def _template_class(self, records: list[TaskStats]) -> type[TaskStats] | None:
         """The one class of ``records`` when templates apply to it (clearing stale ones)."""
@@ -621,6 +662,7 @@ class SessionWriter:
         if klass is not self._tmpl_class:
             self._aged.clear()
             self._wobbled.clear()
+            self._frag.clear()
             self._tmpl_class = klass
         return klass
 
@@ -633,8 +675,7 @@ class SessionWriter:
         gone = list(filterfalse(tasks.__contains__, self._order))
         gone_set = frozenset(gone)
         for t in gone:
-            aged.pop(t, None)
-            wobbled.pop(t, None)
+            self._forget(t)
         new_tids = frozenset(filterfalse(prev.__contains__, tids))
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
@@ -645,11 +686,10 @@ class SessionWriter:
         changed: list[list[Any]] = []
         klass = self._template_class(news)
         others: Iterable[int] = range(len(common))
-        make = _CLOCK[klass].templates if klass is not None else None
-        if klass is not None and common:
+        clock = _CLOCK[klass] if klass is not None else None
+        if clock is not None and common:
             # A task whose template (its record with the clock fields as wildcards) still
             # matches changed in its clock fields at most: one C-speed comparison per task.
-            clock = _CLOCK[klass]
             same = list(map(eq, map(aged.get, common), news))
             if all(same):
                 _clock_delta(clock, common, news, [], [], body)
@@ -669,29 +709,27 @@ class SessionWriter:
                 )
                 others = compress(rest, map(not_, wob))
         ci = self._enc.comm_index
-        clock_fields = frozenset(_CLOCK[klass].fields) if klass is not None else frozenset()
+        clock_fields = frozenset(clock.fields) if clock is not None else frozenset()
         for i in others:
             rec = news[i]
             tid = common[i]
             old = prev[tid]
             if old is rec or (type(old) is type(rec) and old == rec):
-                if make is not None and tid not in aged:
-                    aged[tid], wobbled[tid] = make(rec)
+                if clock is not None and tid not in aged:
+                    self._template(tid, rec, clock)
                 continue
             if type(old) is not type(rec):
                 replaced.append(tid)
-                aged.pop(tid, None)
-                wobbled.pop(tid, None)
+                self._forget(tid)
                 continue
             moved = list(compress(range(len(rec)), map(ne, old, rec)))
-            if make is not None:
+            if clock is not None:
                 # A template only for a task that went to sleep: a busy one would need a new
                 # one every refresh and miss it every time.
                 if clock_fields.issuperset(moved):
-                    aged[tid], wobbled[tid] = make(rec)
+                    self._template(tid, rec, clock)
                 else:
-                    aged.pop(tid, None)
-                    wobbled.pop(tid, None)
+                    self._forget(tid)
             entry: list[Any] = [tid]
             cidx = ci(type(rec))
             for j in moved:

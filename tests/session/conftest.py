@@ -22,6 +22,7 @@ def simulate(
     tasks: int = 120,
     seed: int = 1,
     keyframe_every: int = 7,
+    keyframe_budget: float = 1.0,
     churn: float = 1.0,
     cgroups: tuple[str, ...] = (),
 ) -> list[RawFrame]:
@@ -31,7 +32,13 @@ def simulate(
     )
     listener = backend.open_listener()
     writer = (
-        SessionWriter(path, info=backend.info, interval=1.0, keyframe_every=keyframe_every)
+        SessionWriter(
+            path,
+            info=backend.info,
+            interval=1.0,
+            keyframe_every=keyframe_every,
+            keyframe_budget=keyframe_budget,
+        )
         if path is not None
         else None
     )

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import stat
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -376,7 +377,7 @@ def test_truncated_last_line_replays_every_complete_frame(tmp_path: Path, gz: bo
 
 def test_corrupt_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
-    frames = simulate(path, frames=30, tasks=50, keyframe_every=10)
+    frames = simulate(path, frames=30, tasks=50, keyframe_every=10, keyframe_budget=1e9)
     lines = path.read_text().splitlines(keepends=True)
     numbers = {}
     for i, line in enumerate(lines):
@@ -464,3 +465,28 @@ def test_foreign_files_are_a_one_line_error(tmp_path: Path, content: bytes, word
         SessionReader(path)
     message = str(info.value)
     assert words in message and "\n" not in message and str(path) in message
+
+
+def test_keyframes_come_sooner_when_deltas_are_heavy(tmp_path: Path) -> None:
+    """The seek cost stays bounded: a keyframe once the deltas outweigh the last one."""
+    tasks = {tid: rec(tid) for tid in range(1, 201)}
+    frames = []
+    for i in range(40):  # every task busy: every counter moves every frame
+        tasks = {
+            t: r.replace(cpu_count=r.cpu_count + 1 + t, read_bytes=(r.read_bytes or 0) + 4096 * i)
+            for t, r in tasks.items()
+        }
+        frames.append(frame(float(i), tasks))
+    busy, capped = tmp_path / "busy.jsonl", tmp_path / "capped.jsonl"
+    write(busy, frames, keyframe_every=30)
+    write(capped, frames, keyframe_every=30, keyframe_budget=1e9)
+
+    def keys(path: Path) -> list[int]:
+        return [
+            json.loads(x)["key"] for x in path.read_text().splitlines() if x.startswith('{"key"')
+        ]
+
+    assert keys(capped) == [0, 30]
+    spaced = keys(busy)
+    assert len(spaced) >= 3 and max(b - a for a, b in pairwise(spaced)) < 30
+    assert_same_frames(frames, read_all(busy)[0])
