@@ -436,8 +436,10 @@ class SessionWriter:
             default = f"{abi.LATEST_VERSION}+" if sv > abi.LATEST_VERSION else None
         self._enc = _Encoder(default)
         self._recs: dict[int, TaskStats] = {}
-        self._order: list[int] = []
-        self._tgids: dict[int, int] = {}
+        # The previous frame's tids and (tid, tgid) pairs as C arrays: compared with the next
+        # frame's at memcmp speed (its own int objects would be cold in the CPU caches).
+        self._order = array("q")
+        self._tg_flat = array("q")
         self._cmd: dict[int, str] = {}
         # tid -> its record with wildcard clock fields (see _Clock.templates)
         self._aged: dict[int, TaskStats] = {}
@@ -629,8 +631,8 @@ class SessionWriter:
             values = self._enc.values
             texts = [_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()]
         self._recs = dict(frame.tasks)
-        self._order = tids
-        self._tgids = dict(frame.tgids)
+        self._order = array("q", tids)
+        self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
         return "[" + ",".join(texts) + "]"
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
@@ -671,12 +673,16 @@ class SessionWriter:
         prev = self._recs
         aged, wobbled = self._aged, self._wobbled
         tids = list(tasks)
-        # Lists, not set differences: no set of the old frame's tids is built each refresh.
-        gone = list(filterfalse(tasks.__contains__, self._order))
+        order = array("q", tids)
+        unchanged = order == self._order  # a quiet refresh: the same tids in the same order
+        old_order = [] if unchanged else self._order.tolist()
+        gone = list(filterfalse(tasks.__contains__, old_order))
         gone_set = frozenset(gone)
         for t in gone:
             self._forget(t)
-        new_tids = frozenset(filterfalse(prev.__contains__, tids))
+        new_tids = (
+            frozenset() if unchanged else frozenset(filterfalse(set(old_order).__contains__, tids))
+        )
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
@@ -744,8 +750,8 @@ class SessionWriter:
             fresh = set(replaced)
             fresh.update(new_tids)
             body["n"] = [[t, *values(tasks[t])] for t in filter(fresh.__contains__, tids)]
-        kept = list(filterfalse(gone_set.__contains__, self._order)) if gone else self._order
-        if common != kept:
+        kept = list(filterfalse(gone_set.__contains__, old_order)) if gone else old_order
+        if not unchanged and common != kept:
             body["o"] = tids  # the tasks that stayed changed order: write the order
         elif new_tids:
             # New threads appear next to their process's threads: say which tid each follows.
@@ -762,18 +768,20 @@ class SessionWriter:
                     before = t
             body["a"] = after
         tgids = frame.tgids
-        old_tg = self._tgids
-        # (tid, tgid) pairs new or changed, and tids no longer listed: two C-speed passes
-        regrouped = list(filterfalse(old_tg.items().__contains__, tgids.items()))
-        if regrouped:
-            body["tg"] = list(chain.from_iterable(regrouped))
-        removed = list(filterfalse(tgids.__contains__, old_tg))
-        if removed:
-            body["tgr"] = removed
-        if regrouped or removed:
-            self._tgids = dict(tgids)
+        tg_flat = array("q", chain.from_iterable(tgids.items()))
+        if tg_flat != self._tg_flat:
+            pairs = self._tg_flat.tolist()
+            old_tg = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+            # (tid, tgid) pairs new or changed, and tids no longer listed
+            regrouped = list(filterfalse(old_tg.items().__contains__, tgids.items()))
+            if regrouped:
+                body["tg"] = list(chain.from_iterable(regrouped))
+            removed = list(filterfalse(tgids.__contains__, old_tg))
+            if removed:
+                body["tgr"] = removed
+            self._tg_flat = tg_flat
         self._recs = dict(tasks)
-        self._order = tids
+        self._order = order
 
     def close(self, reason: str = "stopped") -> None:
         """Write the end line (the mark of a clean end) and close the file."""
@@ -1581,7 +1589,10 @@ class SessionReader:
                 edits.pop(tid, None)
             if "e" in obj or "j" in obj:
                 self._apply_clock(tasks, edits, obj)
-            for entry in obj.get("c", ()):
+            changed = obj.get("c", ())
+            if changed and self._fast_changes(tasks, edits, changed):
+                changed = ()
+            for entry in changed:
                 tid = entry[0]
                 old = tasks[tid]
                 raw = edits.get(tid)
@@ -1592,13 +1603,6 @@ class SessionReader:
                 local = where.local_index if where is not None else None
                 if len(entry) % 2 != 1:
                     raise _Corrupt
-                fields = entry[1::2]
-                if local is None and ci not in fields and set(map(type, entry)) == _INT_ONLY:
-                    for j, v in zip(fields, entry[2::2], strict=True):  # the common case
-                        raw[j] += v
-                    if min(fields, default=0) < 0:
-                        raise _Corrupt
-                    continue
                 for i in range(1, len(entry), 2):
                     j, v = entry[i], entry[i + 1]
                     if type(j) is not int or j < 0:
@@ -1713,6 +1717,33 @@ class SessionReader:
                         if j is not None:  # None: a field this tsmon does not know
                             raw[j] = first if k == 0 else first + rows[i + 1 + at + k]
 
+    def _fast_changes(
+        self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], changed: list[Any]
+    ) -> bool:
+        """Apply ``c`` entries that are numbers only, in layouts this tsmon reads as written.
+
+        False (nothing applied) when some entry needs the careful path.
+        """
+        if any(lay.local_index is not None for lay in self._layouts.values()):
+            return False
+        if set(map(type, chain.from_iterable(changed))) != _INT_ONLY:
+            return False  # a command name, or garbage
+        if not all(map(_odd, map(len, changed))):
+            raise _Corrupt
+        if min(chain.from_iterable(map(_FIELDS, changed)), default=0) < 0:
+            raise _Corrupt
+        get = edits.get
+        for entry in changed:
+            tid = entry[0]
+            raw = get(tid)
+            if raw is None:
+                raw = edits[tid] = list(tasks[tid])
+            pairs = iter(entry)
+            next(pairs)
+            for j, v in zip(pairs, pairs, strict=True):
+                raw[j] += v  # an index past the record raises IndexError: corrupt
+        return True
+
     @staticmethod
     def _apply_aged(
         tasks: dict[int, TaskStats],
@@ -1790,6 +1821,13 @@ _COMM_INDEX: dict[type[TaskStats], int | None] = {
 def _frame_no_of(line: bytes) -> int | None:
     m = _KIND.match(line)
     return int(m[2]) if m is not None and m[2] is not None and m[1] in (b"key", b"delta") else None
+
+
+_FIELDS = itemgetter(slice(1, None, 2))  # the field indexes of a ``c`` entry
+
+
+def _odd(n: int) -> bool:
+    return n % 2 == 1
 
 
 def _place(tasks: dict[int, TaskStats], after: list[Any]) -> dict[int, TaskStats]:
