@@ -309,12 +309,13 @@ def bench_seek(args: argparse.Namespace, where: Path) -> None:
         result(
             f"first pass (index {count} frames), {kind} (s)", f"{time.perf_counter() - start:.2f}"
         )
-        times = []
+        times, cpu = [], []
         for target in targets:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             got = reader.seek(target)
             frame = reader.read()
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             assert got == target and frame is not None
         worst = max(times) * 1000
         result(
@@ -392,7 +393,6 @@ def bench_rss(args: argparse.Namespace, where: Path) -> None:
     result("  made in (s)", f"{time.monotonic() - t:.0f}")
     result("recording size (MB)", f"{size / 1e6:.0f}")
     result("frames", f"{frames}")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
         [sys.executable, "-c", REPLAY, str(path), str(REPO)],
         capture_output=True,
@@ -402,7 +402,6 @@ def bench_rss(args: argparse.Namespace, where: Path) -> None:
     count, replayed, rows, indexed, elapsed, peak = done.stdout.split()
     assert int(count) == frames == int(replayed), done.stdout
     peak_mb = int(peak) / 1024
-    _ = before
     result("replayed frames / rows", f"{replayed} / {rows}")
     result("first pass (index) (s)", indexed)
     result("whole replay through the sampler (s)", elapsed)

@@ -193,6 +193,9 @@ def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     assert_same_frames(frames, got)
     assert got[3].tgids == f3.tgids and 77 not in got[3].tgids
     assert reader.delayacct is True
+    every = tmp_path / "keys.jsonl"  # the same frames as keyframes: layouts mixed in one
+    write(every, frames, keyframe_every=1)
+    assert_same_frames(frames, read_all(every)[0])
 
 
 def test_newer_kernel_records_keep_their_flag(tmp_path: Path) -> None:
