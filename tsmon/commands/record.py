@@ -191,7 +191,8 @@ def _size(n: float) -> str:
     default=30,
     show_default=True,
     metavar="N",
-    help="A full keyframe every N frames (smaller: faster seeks, bigger files).",
+    help="A full keyframe every N frames at most, sooner when much changes (smaller: faster "
+    "seeks, bigger files).",
 )
 @click.option(
     "--gzip/--no-gzip",
