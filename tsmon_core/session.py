@@ -57,6 +57,7 @@ __all__ = [
 FORMAT_NAME = "tsmon-session"
 SCHEMA_VERSION = 1
 DEFAULT_KEYFRAME_EVERY = 30
+DEFAULT_SEEK_BYTES = 1536 * 1024  # ~0.15 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
 _MAX_HEADER = 4 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -401,8 +402,9 @@ class SessionWriter:
         info: the backend being recorded.
         interval: the refresh interval, seconds.
         keyframe_every: a full keyframe every so many frames at most (seek cost vs size).
-        keyframe_budget: a keyframe also as soon as the deltas since the last one add up to
-            this many times its size (busy machines get keyframes more often).
+        keyframe_budget, seek_bytes: a keyframe also as soon as a seek would read more than
+            ``seek_bytes`` (the keyframe and the deltas after it), or, past that, deltas
+            ``keyframe_budget`` times the keyframe's size: busy machines get keyframes sooner.
         compress: gzip or not (default: by suffix).
         compresslevel: zlib level for gzip (1: a tenth of level 6's CPU, files ~10% bigger).
     """
@@ -415,6 +417,7 @@ class SessionWriter:
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
         keyframe_budget: float = 1.0,
+        seek_bytes: int = DEFAULT_SEEK_BYTES,
         compress: bool | None = None,
         compresslevel: int = 1,
         started_wall: float | None = None,
@@ -422,6 +425,7 @@ class SessionWriter:
         self.path = os.fspath(path)
         self.keyframe_every = max(1, int(keyframe_every))
         self.keyframe_budget = keyframe_budget
+        self.seek_bytes = seek_bytes
         self._since_key = 0
         self._delta_bytes = 0
         self._key_bytes = 0
@@ -540,11 +544,13 @@ class SessionWriter:
                 classes.add(type(event.group_stats))
         for klass in classes - self._enc.declared_classes:
             self._declare(klass, lines)
-        # A keyframe every keyframe_every frames, or sooner once the deltas since the last one
-        # outweigh it keyframe_budget times: a seek never reads more than that.
+        # A keyframe every keyframe_every frames, or sooner once a seek would read more than
+        # seek_bytes (keyframe and deltas), or deltas outweighing the keyframe keyframe_budget
+        # times when the keyframe alone is that big: reading costs about the same per byte.
+        allowed = max(self.keyframe_budget * self._key_bytes, self.seek_bytes - self._key_bytes)
         key = (
             self._since_key >= self.keyframe_every
-            or self._delta_bytes >= self.keyframe_budget * self._key_bytes
+            or self._delta_bytes >= allowed
             or self.frames == 0
         )
         n = self.frames
