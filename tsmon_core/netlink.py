@@ -38,6 +38,7 @@ from .errors import (
     NoReplyError,
     PermissionDeniedError,
     TaskGoneError,
+    error_from_errno,
 )
 from .model import CgroupStats, ExitEvent, TaskStats, TaskstatsMessage
 
@@ -162,14 +163,6 @@ def _parse_family_reply(data: bytes, seq: int, name: str) -> int | None:
     return None
 
 
-def _query_error(err: int, task_id: int | None) -> KernelError:
-    if err == errno.EPERM:
-        return PermissionDeniedError()
-    if err == errno.ESRCH:
-        return TaskGoneError(task_id)
-    return KernelError(err)
-
-
 class TaskstatsSocket:
     """A socket for PID/TGID queries and cgroupstats requests, each answered synchronously.
 
@@ -257,7 +250,7 @@ class TaskstatsSocket:
                     if reply.seq != seq:
                         continue
                     if isinstance(reply, ErrorReply) and reply.errno:
-                        raise _query_error(reply.errno, task_id)
+                        raise error_from_errno(reply.errno, task_id=task_id)
                     if isinstance(reply, TaskstatsMessage) and reply.portid == portid:
                         stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
                         if stats is not None:
@@ -280,7 +273,7 @@ class TaskstatsSocket:
                 self._exchange(attr, ids[start : start + batch], found, errors)
         for task_id, err in errors.items():
             if err != errno.ESRCH:
-                raise _query_error(err, task_id)
+                raise error_from_errno(err, task_id=task_id)
         return found
 
     def _exchange(

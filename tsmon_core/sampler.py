@@ -9,6 +9,7 @@ still counted. Rows compute their figures lazily: a refresh costs one small obje
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -46,21 +47,25 @@ def _same_task(old: TaskStats, new: TaskStats) -> bool:
 
 
 class _Rates:
-    """Figures shared by thread and process rows; subclasses provide delta() and accum()."""
+    """Figures shared by thread and process rows, from their delta(), accum(), current(), span()."""
 
     __slots__ = ()
 
+    @abstractmethod
     def delta(self, name: str) -> int | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """How much a counter grew during the interval."""
 
+    @abstractmethod
     def accum(self, name: str) -> int | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """How much a counter grew since tsmon first saw the task."""
 
+    @abstractmethod
     def current(self, name: str) -> int | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """A field's value now."""
 
+    @abstractmethod
     def span(self, accumulated: bool) -> float | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Seconds the figures cover."""
 
     def value(self, metric: Metric | str, accumulated: bool = False) -> float | None:
         """A metric's figure over the interval, or over tsmon's lifetime when accumulated.

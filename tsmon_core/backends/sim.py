@@ -28,6 +28,7 @@ from ..errors import (
     NoReplyError,
     PermissionDeniedError,
     TaskGoneError,
+    error_from_errno,
 )
 from ..model import CgroupStats, ExitEvent, TaskStats, TaskstatsMessage
 from ..sim.kernel import NetlinkSocket, SimKernel, parse_cpulist
@@ -259,7 +260,7 @@ class SimulatedBackend:
                         continue
                     if isinstance(reply, ErrorReply):
                         if reply.errno:
-                            raise _query_error(reply.errno, task_id)
+                            raise error_from_errno(reply.errno, task_id=task_id)
                     elif isinstance(reply, TaskstatsMessage):
                         stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
                         if stats is not None:
@@ -319,7 +320,7 @@ class SimulatedBackend:
                     if isinstance(reply, ErrorReply):
                         if reply.errno == errno.ESRCH:
                             continue  # exited since it was listed
-                        raise _query_error(reply.errno, tid)
+                        raise error_from_errno(reply.errno, task_id=tid)
                     if isinstance(reply, TaskstatsMessage) and reply.pid_stats is not None:
                         out[tid] = reply.pid_stats
         self._requests = cache
@@ -508,14 +509,6 @@ class SimulatedBackend:
         if proc is None or proc.live == 0:
             raise TaskGoneError(tgid)
         return proc
-
-
-def _query_error(err: int, task_id: int | None) -> KernelError:
-    if err == errno.EPERM:
-        return PermissionDeniedError()
-    if err == errno.ESRCH:
-        return TaskGoneError(task_id)
-    return KernelError(err)
 
 
 class SimListener:
