@@ -326,6 +326,10 @@ def bench_seek(args: argparse.Namespace, where: Path) -> None:
             f"{worst:.1f}",
             verdict(worst <= 200),
         )
+        result(
+            f"  its CPU time, {kind}: median / worst (ms)",
+            f"{statistics.median(cpu) * 1000:.0f} / {max(cpu) * 1000:.0f}",
+        )
         reader.close()
 
 
