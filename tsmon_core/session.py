@@ -57,7 +57,7 @@ __all__ = [
 FORMAT_NAME = "tsmon-session"
 SCHEMA_VERSION = 1
 DEFAULT_KEYFRAME_EVERY = 30
-DEFAULT_SEEK_BYTES = 1536 * 1024  # ~0.15 s of reading on a slow machine
+DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
 _MAX_HEADER = 4 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -416,7 +416,7 @@ class SessionWriter:
         info: BackendInfo,
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
-        keyframe_budget: float = 1.0,
+        keyframe_budget: float = 0.75,
         seek_bytes: int = DEFAULT_SEEK_BYTES,
         compress: bool | None = None,
         compresslevel: int = 1,
@@ -625,11 +625,13 @@ class SessionWriter:
         texts: list[str] = []
         if klass is not None:
             same = list(map(eq, map(self._aged.get, tids), news))
-            clock = _CLOCK[klass]
             frag = self._frag
+            values = self._enc.values
             for tid, rec, ok in zip(tids, news, same, strict=True):
-                if not ok:
-                    self._template(tid, rec, clock)
+                if not ok:  # busy or new: encoded in full (it gets a template once it sleeps)
+                    self._forget(tid)
+                    texts.append(_DUMPS([tid, *values(rec)]))
+                    continue
                 parts = frag[tid]
                 texts.append(
                     f"[{tid},"
@@ -714,14 +716,21 @@ class SessionWriter:
                 r_tids = [common[i] for i in rest]
                 r_news = [news[i] for i in rest]
                 wob = list(map(eq, map(wobbled.get, r_tids), r_news))
+                wob_tids = list(compress(r_tids, wob))
+                wob_news = list(compress(r_news, wob))
                 _clock_delta(
                     clock,
                     list(compress(common, same)),
                     list(compress(news, same)),
-                    list(compress(r_tids, wob)),
-                    list(compress(r_news, wob)),
+                    wob_tids,
+                    wob_news,
                     body,
                 )
+                # The reader now holds the wobbled start time: template from it, or a task
+                # whose start time wobbles back would match the old template and be written
+                # as merely aged, keeping the reader's wobbled value.
+                for tid, rec in zip(wob_tids, wob_news, strict=True):
+                    self._template(tid, rec, clock)
                 others = compress(rest, map(not_, wob))
         ci = self._enc.comm_index
         clock_fields = frozenset(clock.fields) if clock is not None else frozenset()

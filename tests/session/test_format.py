@@ -148,6 +148,21 @@ def test_sleeping_tasks_cost_a_few_bytes(tmp_path: Path) -> None:
     assert_same_frames(frames, got)
 
 
+def test_start_time_that_wobbles_back_is_rebuilt_exactly(tmp_path: Path) -> None:
+    # The kernel derives ac_btime from now - etime, so it moves by a second and back; a task
+    # whose start time returns to its first value must not be written as merely aged.
+    first = rec(5, ac_etime=1_000, ac_tgetime=1_000)
+    wobbled = aged(first, 1_000_000, btime=-1)
+    back = aged(wobbled, 1_000_000, btime=+1)
+    again = aged(back, 1_000_000)
+    frames = [frame(float(i), {5: r}) for i, r in enumerate((first, wobbled, back, again))]
+    assert frames[2].tasks[5].ac_btime == first.ac_btime
+    path = tmp_path / "wobble.jsonl"
+    write(path, frames, keyframe_every=30)
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+
+
 def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     a, b, c = rec(10), rec(11, ac_tgid=10), rec(20)
     f0 = frame(0.0, {10: a, 11: b, 20: c})
