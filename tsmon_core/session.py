@@ -627,11 +627,14 @@ class SessionWriter:
             same = list(map(eq, map(self._aged.get, tids), news))
             frag = self._frag
             values = self._enc.values
+            clock = _CLOCK[klass]
             for tid, rec, ok in zip(tids, news, same, strict=True):
-                if not ok:  # busy or new: encoded in full (it gets a template once it sleeps)
-                    self._forget(tid)
-                    texts.append(_DUMPS([tid, *values(rec)]))
-                    continue
+                if not ok and self._wobbled.get(tid) != rec:
+                    if tid in frag:  # it changed since its template: busy, encoded in full
+                        self._forget(tid)
+                        texts.append(_DUMPS([tid, *values(rec)]))
+                        continue
+                    self._template(tid, rec, clock)  # never seen: assume it sleeps
                 parts = frag[tid]
                 texts.append(
                     f"[{tid},"
