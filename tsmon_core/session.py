@@ -629,12 +629,17 @@ class SessionWriter:
             values = self._enc.values
             clock = _CLOCK[klass]
             for tid, rec, ok in zip(tids, news, same, strict=True):
-                if not ok and self._wobbled.get(tid) != rec:
-                    if tid in frag:  # it changed since its template: busy, encoded in full
+                if not ok:
+                    if self._wobbled.get(tid) == rec:
+                        # Only its start time wobbled: the reader takes this record's, so
+                        # the templates must too (as after a j row).
+                        self._template(tid, rec, clock)
+                    elif tid in frag:  # it changed since its template: busy, in full
                         self._forget(tid)
                         texts.append(_DUMPS([tid, *values(rec)]))
                         continue
-                    self._template(tid, rec, clock)  # never seen: assume it sleeps
+                    else:
+                        self._template(tid, rec, clock)  # never seen: assume it sleeps
                 parts = frag[tid]
                 texts.append(
                     f"[{tid},"
@@ -742,7 +747,7 @@ class SessionWriter:
             tid = common[i]
             old = prev[tid]
             if old is rec or (type(old) is type(rec) and old == rec):
-                if clock is not None and tid not in aged:
+                if clock is not None:  # unchanged, but its template (if any) did not match
                     self._template(tid, rec, clock)
                 continue
             if type(old) is not type(rec):

@@ -508,3 +508,21 @@ def test_keyframes_come_sooner_when_deltas_are_heavy(tmp_path: Path) -> None:
     spaced = keys(busy)
     assert len(spaced) >= 3 and max(b - a for a, b in pairwise(spaced)) < 30
     assert_same_frames(frames, read_all(busy)[0])
+
+
+def test_start_time_that_wobbles_at_a_keyframe_then_back(tmp_path: Path) -> None:
+    """A keyframe holding a wobbled start time: the frames after it must not keep the old."""
+    first = rec(5, ac_etime=1_000, ac_tgetime=1_000)
+    records = [first, aged(first, 1_000_000)]
+    records.append(aged(records[-1], 1_000_000, btime=-1))  # keyframe 2 holds the wobble
+    records.append(aged(records[-1], 1_000_000, btime=+1))  # and back
+    records.append(aged(records[-1], 1_000_000))
+    frames = [frame(float(i), {5: r}) for i, r in enumerate(records)]
+    path = tmp_path / "wobble-key.jsonl"
+    write(path, frames, keyframe_every=2)
+    lines = path.read_text().splitlines()
+    assert [json.loads(x).get("key") for x in lines if x.startswith('{"key"')] == [0, 2, 4]
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+    write(path, frames, keyframe_every=3)  # the wobble in a delta, back at a keyframe
+    assert_same_frames(frames, read_all(path)[0])
