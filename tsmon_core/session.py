@@ -28,6 +28,7 @@ import re
 import socket
 import time
 import zlib
+from abc import abstractmethod
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -966,15 +967,17 @@ class _Source:
     truncated = False
     damaged: str | None = None
 
+    @abstractmethod
     def seek(self, pos: Position) -> None:
-        raise NotImplementedError  # pragma: no cover
+        """Continue reading at a position readline() returned."""
 
+    @abstractmethod
     def readline(self) -> tuple[Position, bytes | None] | None:
         """(position, line without its newline), (position, None) if overlong, None at the end."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError  # pragma: no cover
+        """Close the file."""
 
 
 class _PlainSource(_Source):
