@@ -7,7 +7,7 @@ input; nothing else escapes (no struct.error, IndexError or UnicodeError).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "decode_cgroupstats",
     "decode_datagram",
     "decode_reply_fast",
+    "decode_reply_slots",
     "decode_taskstats",
     "iter_attrs",
 ]
@@ -231,3 +232,56 @@ def decode_reply_fast(buf: Buffer, n: int, family_id: int) -> TaskStats | None:
     ):
         return None
     return decode_taskstats(buf, _FAST_LEN, st_len - 4)
+
+
+_AGGR_TYPES = (abi.TASKSTATS_TYPE_AGGR_PID, abi.TASKSTATS_TYPE_AGGR_TGID)
+_unpack_fast_hdr = _FAST_HDR.unpack_from
+SlotReply = tuple[int, int, int, TaskStats]
+
+
+def decode_reply_slots(
+    buf: Buffer, slots: Sequence[tuple[int, bool]], stride: int, family_id: int
+) -> tuple[list[SlotReply], list[int]]:
+    """Decode datagrams laid out every ``stride`` bytes: slot i holds ``slots[i]`` (length, cut).
+
+    Returns the replies of the usual shape as (seq, portid, task id, record), and the indexes
+    of the other slots (errors, padding attributes, several messages, cut short) for the caller
+    to read with decode_datagram or to ask again.
+    """
+    replies: list[SlotReply] = []
+    others: list[int] = []
+    new_cmd, stats_type = abi.TASKSTATS_CMD_NEW, abi.TASKSTATS_TYPE_STATS
+    dispatch, unpack_u16, new = _DISPATCH.get, _unpack_u16, _new_tuple
+    for index, (n, cut) in enumerate(slots):
+        at = index * stride
+        if cut or n < _FAST_LEN:
+            others.append(index)
+            continue
+        (n_len, n_type, _f, seq, portid, cmd, _v, _r, aggr_len, aggr_type, id_len, _id_type,
+         task_id, st_len, st_type) = _unpack_fast_hdr(buf, at)  # fmt: skip
+        if (
+            n_type != family_id
+            or n_len != n
+            or cmd != new_cmd
+            or aggr_type not in _AGGR_TYPES
+            or id_len != 8
+            or st_type != stats_type
+            or aggr_len != n - 20
+            or 32 + st_len > n
+        ):
+            others.append(index)
+            continue
+        length = st_len - 4
+        if length < 2:
+            raise DecodeError(f"taskstats payload of {length} bytes is too short")
+        version = unpack_u16(buf, at + _FAST_LEN)[0]
+        entry = dispatch(version)
+        if entry is None:
+            entry = _dispatch_unusual(version, length)
+        klass, size, unpack_from = entry
+        if length < size:
+            raise DecodeError(
+                f"taskstats v{version} payload is {length} bytes, shorter than its {size}"
+            )
+        replies.append((seq, portid, task_id, new(klass, unpack_from(buf, at + _FAST_LEN))))
+    return replies, others

@@ -22,9 +22,17 @@ import time
 from array import array
 from collections.abc import Sequence
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from . import abi
-from .decode import CgroupstatsMessage, ErrorReply, decode_datagram, decode_reply_fast, iter_attrs
+from .decode import (
+    CgroupstatsMessage,
+    ErrorReply,
+    decode_datagram,
+    decode_reply_fast,
+    decode_reply_slots,
+    iter_attrs,
+)
 from .encode import encode_request
 from .errors import (
     BackendError,
@@ -41,6 +49,9 @@ from .errors import (
     error_from_errno,
 )
 from .model import CgroupStats, ExitEvent, TaskStats, TaskstatsMessage
+
+if TYPE_CHECKING:
+    from .mmsg import DatagramReader
 
 __all__ = [
     "DEFAULT_LISTENER_RCVBUF",
@@ -67,6 +78,8 @@ DEFAULT_QUERY_RCVBUF = 4 << 20
 DEFAULT_LISTENER_RCVBUF = 64 << 20
 #: Requests sent in one datagram by query_many (their replies must fit the receive buffer).
 DEFAULT_BATCH = 32
+#: Bytes set aside for each reply of a batch (a v17 reply is 724; a longer one is asked again).
+REPLY_SLOT = 8192
 #: Longest wait for a reply the kernel produces synchronously, seconds.
 REPLY_TIMEOUT = 2.0
 
@@ -176,6 +189,7 @@ class TaskstatsSocket:
         *,
         rcvbuf: int = DEFAULT_QUERY_RCVBUF,
         batch: int = DEFAULT_BATCH,
+        slot_size: int = REPLY_SLOT,
     ) -> None:
         self._sock = _open_socket()
         try:
@@ -198,6 +212,8 @@ class TaskstatsSocket:
             for attr in (abi.TASKSTATS_CMD_ATTR_PID, abi.TASKSTATS_CMD_ATTR_TGID)
         }
         self._single = {attr: bytearray(t[:_REQ_WORDS]) for attr, t in self._templates.items()}
+        self._slot_size = slot_size
+        self._datagrams: DatagramReader | None = None
 
     def fileno(self) -> int:
         """The socket's descriptor."""
@@ -205,6 +221,9 @@ class TaskstatsSocket:
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
+        if self._datagrams is not None:
+            self._datagrams.close()
+            self._datagrams = None
         self._sock.close()
 
     def _next_seqs(self, n: int) -> int:
@@ -286,19 +305,15 @@ class TaskstatsSocket:
         seq0 = self._next_seqs(n)
         template[2:words:_REQ_WORDS] = array("I", range(seq0, seq0 + n))
         template[6:words:_REQ_WORDS] = array("I", chunk)
-        sock, buf, view, fam, portid = (
-            self._sock,
-            self._buf,
-            self._view,
-            self.family_id,
-            self.portid,
-        )
-        recv_into, fast, unpack_ids = sock.recv_into, decode_reply_fast, _SEQ_PORT_ID.unpack_from
-        sock.send(memoryview(template)[:words])
+        fam, portid = self.family_id, self.portid
+        reader = self._datagrams if self._datagrams is not None else self._open_datagrams()
+        buf, view, stride = reader.buffer, reader.view, reader.slot_size
+        self._sock.send(memoryview(template)[:words])
         pending = n
+        cut_ids: list[int] = []
         while pending:
             try:
-                nbytes = recv_into(buf)
+                slots = reader.read(pending)
             except BlockingIOError:
                 raise NoReplyError(f"the kernel did not answer {pending} of {n} queries") from None
             except OSError as exc:
@@ -306,26 +321,46 @@ class TaskstatsSocket:
                     raise
                 pending = self._recover(attr, chunk, seq0, found, errors)
                 continue
-            record = fast(buf, nbytes, fam)
-            if record is not None:
-                seq, reply_port, task_id = unpack_ids(buf, 0)
+            replies, others = decode_reply_slots(buf, slots, stride, fam)
+            for seq, reply_port, task_id, record in replies:
                 if reply_port == portid and 0 <= seq - seq0 < n:
                     found[task_id] = record
                     pending -= 1
-                continue  # else: a stray exit event (a stale listener entry for our portid)
-            for reply in decode_datagram(view[:nbytes], fam):
-                index = reply.seq - seq0
-                if not 0 <= index < n:
+                # else: a stray exit event (a stale listener entry for our portid)
+            for slot in others:
+                at = slot * stride
+                nbytes, cut = slots[slot]
+                if cut:  # longer than a slot: ask again below, one datagram per read
+                    seq, reply_port = _SEQ_PORT_ID.unpack_from(buf, at)[:2]
+                    if reply_port == portid and 0 <= seq - seq0 < n:
+                        cut_ids.append(chunk[seq - seq0])
+                        pending -= 1
                     continue
-                if isinstance(reply, ErrorReply):
-                    if reply.errno:  # NETLINK_CAP_ACK: no ACKs were asked for
-                        errors[chunk[index]] = reply.errno
-                        pending -= 1
-                elif isinstance(reply, TaskstatsMessage) and reply.portid == portid:
-                    stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
-                    if stats is not None:
-                        found[chunk[index]] = stats
-                        pending -= 1
+                for reply in decode_datagram(view[at : at + nbytes], fam):
+                    index = reply.seq - seq0
+                    if not 0 <= index < n:
+                        continue
+                    if isinstance(reply, ErrorReply):
+                        if reply.errno:  # NETLINK_CAP_ACK: no ACKs were asked for
+                            errors[chunk[index]] = reply.errno
+                            pending -= 1
+                    elif isinstance(reply, TaskstatsMessage) and reply.portid == portid:
+                        stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
+                        if stats is not None:
+                            found[chunk[index]] = stats
+                            pending -= 1
+        if cut_ids:
+            from .mmsg import DatagramReader
+
+            self._datagrams = DatagramReader(self._sock, 1, _BUF_SIZE, native=False)
+            self._exchange(attr, cut_ids, found, errors)
+
+    def _open_datagrams(self) -> DatagramReader:
+        """The reader of query replies: up to a batch of them per system call."""
+        from .mmsg import DatagramReader  # ctypes: loaded only by those who query many
+
+        self._datagrams = DatagramReader(self._sock, self.batch, self._slot_size)
+        return self._datagrams
 
     def _recover(
         self,

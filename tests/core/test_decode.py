@@ -241,6 +241,42 @@ def test_several_messages_in_one_datagram() -> None:
     assert isinstance(error, PermissionDeniedError) and "CAP_NET_ADMIN" in str(error)
 
 
+def _slots(datagrams: list[bytes], stride: int = 2048) -> tuple[bytearray, list[tuple[int, bool]]]:
+    buf = bytearray(stride * len(datagrams))
+    for i, datagram in enumerate(datagrams):
+        buf[i * stride : i * stride + len(datagram)] = datagram
+    return buf, [(len(d), False) for d in datagrams]
+
+
+def test_reply_slots_decode_like_one_datagram_each() -> None:
+    kernel = read_hex("kernel_v16_pid1.hex")
+    ours = encode.encode_taskstats_message(
+        FAMILY, pid=7, pid_stats=TaskStats.from_fields(17, ac_pid=7, read_bytes=9), seq=12
+    )
+    esrch = read_hex("kernel_esrch.hex")
+    padded = _exit_message(16, "inside")
+    buf, slots = _slots([kernel, esrch, ours, padded])
+    slots.append((0, True))  # a datagram cut short: only its slot index comes back
+    replies, others = decode.decode_reply_slots(buf, slots, 2048, FAMILY)
+    assert others == [1, 3, 4]
+    [want] = decode.decode_datagram(kernel, FAMILY)
+    (seq, portid, tid, record), (seq2, _, tid2, record2) = replies
+    assert (seq, portid, tid) == (want.seq, want.portid, 1) and record == want.pid_stats
+    assert (seq2, tid2, record2.version, record2.read_bytes) == (12, 7, 17, 9)
+
+
+def test_reply_slots_refuse_a_short_record() -> None:
+    datagram = bytearray(read_hex("kernel_v16_pid1.hex"))
+    cut = 100  # the STATS attribute and the messages say 100 bytes fewer: a short v16 record
+    for at, fmt in ((0, "=I"), (20, "=H"), (32, "=H")):
+        (value,) = struct.unpack_from(fmt, datagram, at)
+        struct.pack_into(fmt, datagram, at, value - cut)
+    datagram = datagram[:-cut]
+    buf, slots = _slots([bytes(datagram)])
+    with pytest.raises(DecodeError, match="shorter than"):
+        decode.decode_reply_slots(buf, slots, 2048, FAMILY)
+
+
 def test_cgroupstats_reply() -> None:
     from tsmon_core.model import CgroupStats
 
