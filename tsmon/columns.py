@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
 from typing import Any
 
 from rich.markup import escape
 
+from tsmon_core.figures import thread_amounts, thread_values
 from tsmon_core.metrics import METRICS, Metric
 from tsmon_core.sampler import TaskRow
 
@@ -301,171 +301,16 @@ DEFAULT_COLUMNS: tuple[str, ...] = tuple(k for k, c in COLUMNS.items() if c.defa
 
 # --- bulk sort keys --------------------------------------------------------------------
 
-_NS = 1_000_000_000
-
-
-def _fast_thread_key(m: Metric, accumulated: bool) -> Callable[[Any], float]:
-    """A sort key reading a TaskRow's tuple directly (same figures as row.value, -1 for None).
-
-    TaskRow is (tid, tgid, stats, prev, base, born, exited, dt, t_mono, seen); a refresh at
-    10,000 threads must sort in a few ms, which the generic path (a method call chain per
-    row) cannot do.
-    """
-    get = attrgetter(m.field)
-    kind = m.kind
-    if kind == "gauge":
-
-        def gauge(r: Any) -> float:
-            v = get(r[2])
-            return -1.0 if v is None else v  # type: ignore[no-any-return]
-
-        return gauge
-
-    def amount(r: Any, g: Callable[[Any], Any] = get) -> float | None:
-        now = g(r[2])
-        if now is None:
-            return None
-        if accumulated:
-            base = r[4]
-            if base is None:
-                return now  # type: ignore[no-any-return]
-        else:
-            base = r[3]
-            if base is None:
-                return now if r[5] else None
-        before = g(base)
-        if before is None or now < before:
-            return None
-        return now - before  # type: ignore[no-any-return]
-
-    if kind == "avg":
-        cget = attrgetter(m.count_field)
-
-        def avg(r: Any) -> float:
-            total = amount(r)
-            count = amount(r, cget)
-            if total is None:
-                return -1.0
-            return total / count if count else 0.0
-
-        return avg
-
-    scale = 100.0 / _NS if kind == "percent" else 1.0
-
-    def rate(r: Any) -> float:
-        a = amount(r)
-        if a is None:
-            return -1.0
-        if accumulated:
-            if kind == "rate":
-                return float(a)  # the table shows amounts, not averages, when accumulated
-            span = (r[8] - r[9]) or r[7]
-        else:
-            span = r[7]
-        if not span:
-            return -1.0
-        return a * scale / span  # type: ignore[no-any-return]
-
-    return rate
-
-
-_ZERO = (0,) * 512  # a stand-in baseline record: every itemgetter on it reads 0
-
-
-_COL = [itemgetter(i) for i in range(10)]  # TaskRow fields by position, read with map()
-
-
-def _amounts(
-    fget: Callable[[Any], Any],
-    stats: list[Any],
-    bases: list[Any],
-    born: list[Any] | None,
-) -> list[int | None]:
-    """How much one counter grew per thread (against ``bases``; None where unknown).
-
-    ``born`` (non-accumulated only) says which threads without a baseline started during
-    the interval, so that their whole count is the delta.
-    """
-    now = list(map(fget, stats))
-    before = list(map(fget, [_ZERO if b is None else b for b in bases]))
-    if born is None:
-        return [
-            (n if b is None else (n - v if v is not None and n is not None and n >= v else None))
-            for n, v, b in zip(now, before, bases, strict=True)
-        ]
-    return [
-        (
-            (n if o else None)
-            if b is None
-            else (n - v if v is not None and n is not None and n >= v else None)
-        )
-        for n, v, b, o in zip(now, before, bases, born, strict=True)
-    ]
-
-
-def _vector_keys(m: Metric, rows: Sequence[Any], accumulated: bool) -> list[float] | None:
-    """Sort keys of a metric for thread rows computed list-wise (C-speed field reads).
-
-    Works when every record (and baseline) has one layout; None otherwise (the caller falls
-    back to a per-row path). Same figures as ``row.value``; -1 where that gives None.
-    """
-    stats = list(map(_COL[2], rows))
-    bases = list(map(_COL[4 if accumulated else 3], rows))
-    classes = set(map(type, stats))
-    classes.update(map(type, bases))
-    classes.discard(type(None))
-    if len(classes) != 1:
-        return None
-    klass = classes.pop()
-    prop = klass.__dict__.get(m.field)
-    if not isinstance(prop, property):
-        return [-1.0] * len(rows)  # the struct version lacks the field
-    fget = prop.fget
-    assert fget is not None
-    if m.kind == "gauge":
-        return [-1.0 if v is None else v for v in map(fget, stats)]
-    born = None if accumulated else list(map(_COL[5], rows))
-    amounts = _amounts(fget, stats, bases, born)
-    if m.kind == "avg":
-        cprop = klass.__dict__.get(m.count_field)
-        if not isinstance(cprop, property) or cprop.fget is None:
-            return [-1.0] * len(rows)
-        counts = _amounts(cprop.fget, stats, bases, born)
-        return [
-            -1.0 if a is None else (a / c if c else 0.0)
-            for a, c in zip(amounts, counts, strict=True)
-        ]
-    if accumulated and m.kind == "rate":
-        return [-1.0 if a is None else float(a) for a in amounts]
-    scale = 100.0 / _NS if m.kind == "percent" else 1.0
-    if accumulated:
-        spans = [r[8] - r[9] or r[7] for r in rows]
-        return [
-            a * scale / t if a is not None and t else -1.0
-            for a, t in zip(amounts, spans, strict=True)
-        ]
-    dts = set(map(_COL[7], rows))
-    if len(dts) == 1:  # one interval for every row (the usual case)
-        dt = dts.pop()
-        if not dt:
-            return [-1.0] * len(rows)
-        factor = scale / dt
-        return [-1.0 if a is None else a * factor for a in amounts]
-    spans = list(map(_COL[7], rows))
-    return [
-        a * scale / t if a is not None and t else -1.0 for a, t in zip(amounts, spans, strict=True)
-    ]
-
 
 def sort_values(spec: ColumnSpec, rows: Sequence[Any], ctx: RowContext) -> list[Any]:
-    """Every row's sort key for one column, fast for thread rows of metric columns."""
+    """Every row's sort key for one column, list-wise for thread rows of metric columns."""
     if spec.metric and rows and type(rows[0]) is TaskRow:
         m = METRICS[spec.metric]
-        keys = _vector_keys(m, rows, ctx.accumulated)
-        if keys is not None:
-            return keys
-        key = _fast_thread_key(m, ctx.accumulated)
-        return [key(r) for r in rows]
+        if ctx.accumulated and m.kind == "rate":  # the table shows amounts, not averages
+            figures: list[Any] = thread_amounts(rows, m.field, True)
+        else:
+            figures = thread_values(rows, m, ctx.accumulated)
+        return [-1.0 if v is None else v for v in figures]
     if spec.key == "tid":
         return [r.tid for r in rows]
     sort_key = spec.sort_key

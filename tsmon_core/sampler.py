@@ -17,6 +17,7 @@ from operator import attrgetter, itemgetter
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .errors import ListenerOverflowError, TsmonError
+from .figures import thread_amounts, thread_values
 from .metrics import COUNTER_FIELDS, METRICS, Metric
 from .model import CgroupStats, ExitEvent, TaskStats
 
@@ -139,7 +140,8 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
         The interval case of rates and percentages (what every refresh shows for every row)
         takes a short path; everything else goes through _Rates.value.
         """
-        spec = _INTERVAL.get(metric) if not accumulated else None  # type: ignore[arg-type]
+        name = metric if isinstance(metric, str) else metric.name
+        spec = _INTERVAL.get(name) if not accumulated else None
         if spec is None:
             return _Rates.value(self, metric, accumulated)
         get, scale = spec
@@ -425,9 +427,26 @@ class Snapshot:
         """Thread rows, or process rows."""
         return self.processes() if processes else self.threads
 
+    def values(
+        self, metric: Metric | str, accumulated: bool = False, processes: bool = False
+    ) -> list[float | None]:
+        """Every row's ``value(metric, accumulated)``, in the order of ``rows(processes)``."""
+        if processes:
+            return [r.value(metric, accumulated) for r in self.processes()]
+        return thread_values(self.threads, metric, accumulated)
+
+    def amounts(
+        self, field: str, accumulated: bool = False, processes: bool = False
+    ) -> list[int | None]:
+        """Every row's ``delta(field)`` (``accum`` when accumulated), in the order of ``rows``."""
+        if processes:
+            rows: Sequence[_Rates] = self.processes()
+            return [r.accum(field) if accumulated else r.delta(field) for r in rows]
+        return thread_amounts(self.threads, field, accumulated)
+
     def total(self, metric: str, accumulated: bool = False) -> float:
         """A rate or percentage summed over every thread (exited ones included)."""
-        return sum(v for v in (r.value(metric, accumulated) for r in self.threads) if v)
+        return sum(filter(None, thread_values(self.threads, metric, accumulated)))
 
     def cmdline(self, tgid: int) -> str | None:
         """The command line of a process, when the backend knew it."""

@@ -141,7 +141,19 @@ FIGURES = ("read_bps", "write_bps", "swapin_delay_pct", "blkio_delay_pct", "cpu_
 
 
 def full_refresh(sampler: Sampler) -> Callable[[], None]:
-    """One sampler refresh plus the figures a view shows for every row (iotop's five)."""
+    """One sampler refresh plus the figures a view shows for every row (iotop's five), read
+    as views read them: a column at a time (``Snapshot.values``)."""
+
+    def run() -> None:
+        snapshot = sampler.poll()
+        for name in FIGURES:
+            snapshot.values(name)
+
+    return run
+
+
+def row_by_row(sampler: Sampler) -> Callable[[], None]:
+    """The same, asking each row for each figure (``TaskRow.value``)."""
 
     def run() -> None:
         snapshot = sampler.poll()
@@ -158,6 +170,8 @@ def bench_refresh(backend: NetlinkBackend) -> dict[str, float]:
         n = len(tids)
         sampler = Sampler(backend)
         sampler.poll()
+        other = Sampler(backend)
+        other.poll()
         timed = interleaved(
             {
                 "floor": floor_loop(backend.family_id, tids),
@@ -165,6 +179,7 @@ def bench_refresh(backend: NetlinkBackend) -> dict[str, float]:
                 "list_tasks": backend.list_tasks,
                 "refresh": lambda: backend.query_many(list(backend.list_tasks())),
                 "sampler": full_refresh(sampler),
+                "row_by_row": row_by_row(other),
             },
             REPEATS * 2,
         )
@@ -176,6 +191,7 @@ def bench_refresh(backend: NetlinkBackend) -> dict[str, float]:
         finally:
             close()
         sampler.close()
+        other.close()
         answered = len(backend.query_many(tids))
         print(
             f"refresh: {n} tasks alive ({proc.pid} holds 2000 parked threads), {answered} answered"
@@ -235,7 +251,8 @@ def main() -> int:
     print(f"  query_many (batched, decoded)       {us['query_many']:8.2f}")
     print(f"  list_tasks (/proc/*/task)           {us['list_tasks']:8.2f}")
     print(f"  refresh (list_tasks + query_many)   {us['refresh']:8.2f}")
-    print(f"  full sampler refresh + 5 figures    {us['sampler']:8.2f}")
+    print(f"  full sampler refresh + 5 figures    {us['sampler']:8.2f}   (a column at a time)")
+    print(f"    the same, row by row              {us['row_by_row']:8.2f}   (TaskRow.value)")
     print(f"  decode one v{info.struct_version} record            {decode:8.2f}   target <= 2")
     print()
     print("ratios")

@@ -93,3 +93,47 @@ def test_no_listener_without_privilege_is_reported_not_raised() -> None:
     sampler = Sampler(sim)
     assert sampler.listener is None
     assert "CAP_NET_ADMIN" in (sampler.listener_error or "")
+
+
+def test_snapshot_columns_equal_the_rows_figures_to_the_bit() -> None:
+    """Snapshot.values/amounts (list-wise) give exactly what each row's value/delta/accum give."""
+    from tsmon_core.metrics import COUNTER_FIELDS, METRICS
+
+    sim = SimulatedBackend(seed=11, tasks=300, clock="virtual", churn=0.3)
+    sampler = Sampler(sim)
+    checked = 0
+    for step in range(5):
+        sim.advance(0.25 + 0.5 * step)
+        snap = sampler.poll()
+        for processes in (False, True):
+            rows = snap.rows(processes)
+            for accumulated in (False, True):
+                for name, metric in METRICS.items():
+                    want = [r.value(name, accumulated) for r in rows]
+                    assert snap.values(name, accumulated, processes) == want, name
+                    assert snap.values(metric, accumulated, processes) == want, name
+                    checked += sum(v is not None for v in want)
+                for field in COUNTER_FIELDS:
+                    want_amounts = [r.accum(field) if accumulated else r.delta(field) for r in rows]
+                    assert snap.amounts(field, accumulated, processes) == want_amounts, field
+    assert checked > 10_000 and any(r.exited for r in snap.threads)
+    sim.close()
+
+
+def test_snapshot_columns_of_rows_in_several_layouts() -> None:
+    from tsmon_core.model import TaskStats
+    from tsmon_core.sampler import Snapshot, TaskRow
+
+    old = TaskStats.from_fields(16, read_bytes=1000, cpu_delay_total=10, cpu_count=1)
+    new = TaskStats.from_fields(16, read_bytes=5000, cpu_delay_total=50, cpu_count=3)
+    v17 = TaskStats.from_fields(17, read_bytes=700, cpu_delay_total=8, cpu_count=2)
+    rows = [
+        TaskRow(1, 1, new, old, old, dt=2.0, t_mono=10.0, seen=8.0),
+        TaskRow(2, 2, v17, None, None, born=True, dt=2.0, t_mono=10.0, seen=10.0),
+        TaskRow(3, 3, old, new, new, dt=2.0, t_mono=10.0, seen=4.0),  # went backwards
+    ]
+    snap = Snapshot(None, None, 2.0, rows, [], 0, True, 1, 2.0, {})  # type: ignore[arg-type]
+    assert snap.values("read_bps") == [2000.0, 350.0, None]
+    assert snap.values("cpu_delay_avg") == [20.0, 4.0, None]
+    assert snap.amounts("read_bytes", accumulated=True) == [4000, 700, None]
+    assert snap.values("hiwater_rss") == [0, 0, 0]
