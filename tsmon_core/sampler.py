@@ -33,6 +33,9 @@ _INTERVAL: dict[str, tuple[Callable[[TaskStats], int | None], float]] = {
 }
 
 
+_TGID = itemgetter(1)  # of a TaskRow
+
+
 def start_time(stats: TaskStats) -> int:
     """The task's start time in seconds since the epoch (0 when the record has none)."""
     return stats.ac_btime64 or stats.ac_btime or 0
@@ -560,18 +563,17 @@ class Sampler:
 
         # Keep threads that vanished without an exit event for one refresh (the event may come
         # late); drop them after that so memory stays bounded.
-        missing = {
-            tid: row
-            for tid, row in known.items()
-            if tid not in fresh and tid not in exited_tids and tid not in self._missing
-        }
+        gone = known.keys() - fresh.keys()
+        gone -= exited_tids
+        gone -= self._missing.keys()
+        missing = {tid: known[tid] for tid in gone}
         self._missing = missing
         fresh.update(missing)
         tasks = frame.tasks
         self._exited = {tid: st for tid, st in heard.items() if tid in tasks}
         self._exited.update((event.tid, event.stats) for event in frame.exits)
         self._known = fresh
-        live_tgids = {row[1] for row in fresh.values()}
+        live_tgids = set(map(_TGID, fresh.values()))
         self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
         self._cmdlines.update(frame.cmdlines)
         if len(self._cmdlines) > 2 * len(live_tgids) + 1024:
