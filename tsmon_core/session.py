@@ -635,13 +635,13 @@ class SessionWriter:
                         # Only its start time wobbled: the reader takes this record's, so
                         # the templates must too (as after a j row).
                         self._template(tid, rec, clock)
-                    elif tid in frag:  # it changed since its template: busy, in full
+                    elif tid in self._aged:  # it changed since its template: busy, in full
                         self._forget(tid)
                         texts.append(_DUMPS([tid, *values(rec)]))
                         continue
                     else:
                         self._template(tid, rec, clock)  # never seen: assume it sleeps
-                parts = frag[tid]
+                parts = frag.get(tid) or self._fragment(tid, rec, clock)
                 texts.append(
                     f"[{tid},"
                     + ",".join([p if isinstance(p, str) else str(rec[p]) for p in parts if p != ""])
@@ -656,8 +656,13 @@ class SessionWriter:
         return "[" + ",".join(texts) + "]"
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
-        """Make a task's templates and its keyframe text with clock fields to fill in."""
+        """Make a task's templates (its keyframe text waits for a keyframe that needs it)."""
         self._aged[tid], self._wobbled[tid] = clock.templates(record)
+        self._frag.pop(tid, None)
+
+    def _fragment(self, tid: int, record: TaskStats, clock: _Clock) -> list[str | int]:
+        """A task's keyframe text with slots for its clock fields, from a record that matches
+        its template."""
         values = self._enc.values(record)
         shift = len(values) - len(record)  # 1 when the layout key comes first
         parts: list[str | int] = []
@@ -668,6 +673,7 @@ class SessionWriter:
             last = i + shift + 1
         parts.append(_DUMPS(values[last:])[1:-1])
         self._frag[tid] = parts
+        return parts
 
     def _forget(self, tid: int) -> None:
         """Drop a task's templates (it is gone, busy, or changed kind)."""
