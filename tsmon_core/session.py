@@ -417,7 +417,7 @@ class SessionWriter:
         info: BackendInfo,
         interval: float | None,
         keyframe_every: int = DEFAULT_KEYFRAME_EVERY,
-        keyframe_budget: float = 0.75,
+        keyframe_budget: float = 0.5,
         seek_bytes: int = DEFAULT_SEEK_BYTES,
         compress: bool | None = None,
         compresslevel: int = 1,
@@ -450,8 +450,8 @@ class SessionWriter:
         self._tg_flat = array("q")
         self._cmd: dict[int, str] = {}
         # tid -> its record with wildcard clock fields (see _Clock.templates)
-        self._aged: dict[int, TaskStats] = {}
-        self._wobbled: dict[int, TaskStats] = {}
+        # tid -> its record with every clock field a wildcard (see _Clock.template)
+        self._tmpl: dict[int, TaskStats] = {}
         self._frag: dict[int, list[str | int]] = {}  # tid -> keyframe JSON with clock slots
         self._tmpl_class: type[TaskStats] | None = None
         self._da: object = object()
@@ -625,17 +625,13 @@ class SessionWriter:
         klass = self._template_class(news)
         texts: list[str] = []
         if klass is not None:
-            same = list(map(eq, map(self._aged.get, tids), news))
+            same = list(map(eq, map(self._tmpl.get, tids), news))
             frag = self._frag
             values = self._enc.values
             clock = _CLOCK[klass]
             for tid, rec, ok in zip(tids, news, same, strict=True):
                 if not ok:
-                    if self._wobbled.get(tid) == rec:
-                        # Only its start time wobbled: the reader takes this record's, so
-                        # the templates must too (as after a j row).
-                        self._template(tid, rec, clock)
-                    elif tid in self._aged:  # it changed since its template: busy, in full
+                    if tid in self._tmpl:  # it changed since its template: busy, in full
                         self._forget(tid)
                         texts.append(_DUMPS([tid, *values(rec)]))
                         continue
@@ -656,8 +652,8 @@ class SessionWriter:
         return "[" + ",".join(texts) + "]"
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
-        """Make a task's templates (its keyframe text waits for a keyframe that needs it)."""
-        self._aged[tid], self._wobbled[tid] = clock.templates(record)
+        """Make a task's template (its keyframe text waits for a keyframe that needs it)."""
+        self._tmpl[tid] = clock.template(record)
         self._frag.pop(tid, None)
 
     def _fragment(self, tid: int, record: TaskStats, clock: _Clock) -> list[str | int]:
@@ -677,8 +673,7 @@ class SessionWriter:
 
     def _forget(self, tid: int) -> None:
         """Drop a task's templates (it is gone, busy, or changed kind)."""
-        self._aged.pop(tid, None)
-        self._wobbled.pop(tid, None)
+        self._tmpl.pop(tid, None)
         self._frag.pop(tid, None)
 
     def _template_class(self, records: list[TaskStats]) -> type[TaskStats] | None:
@@ -688,8 +683,7 @@ class SessionWriter:
         if klass is not None and not _CLOCK[klass].primary:
             klass = None
         if klass is not self._tmpl_class:
-            self._aged.clear()
-            self._wobbled.clear()
+            self._tmpl.clear()
             self._frag.clear()
             self._tmpl_class = klass
         return klass
@@ -697,7 +691,7 @@ class SessionWriter:
     def _delta(self, frame: RawFrame, body: dict[str, Any]) -> None:
         tasks = frame.tasks
         prev = self._recs
-        aged, wobbled = self._aged, self._wobbled
+        tmpl = self._tmpl
         tids = list(tasks)
         order = array("q", tids)
         unchanged = order == self._order  # a quiet refresh: the same tids in the same order
@@ -722,31 +716,14 @@ class SessionWriter:
         if clock is not None and common:
             # A task whose template (its record with the clock fields as wildcards) still
             # matches changed in its clock fields at most: one C-speed comparison per task.
-            same = list(map(eq, map(aged.get, common), news))
+            same = list(map(eq, map(tmpl.get, common), news))
             if all(same):
-                _clock_delta(clock, common, news, [], [], body)
+                aged_tids, aged_news = common, news
                 others = ()
             else:
-                rest = list(compress(range(len(common)), map(not_, same)))
-                r_tids = [common[i] for i in rest]
-                r_news = [news[i] for i in rest]
-                wob = list(map(eq, map(wobbled.get, r_tids), r_news))
-                wob_tids = list(compress(r_tids, wob))
-                wob_news = list(compress(r_news, wob))
-                _clock_delta(
-                    clock,
-                    list(compress(common, same)),
-                    list(compress(news, same)),
-                    wob_tids,
-                    wob_news,
-                    body,
-                )
-                # The reader now holds the wobbled start time: template from it, or a task
-                # whose start time wobbles back would match the old template and be written
-                # as merely aged, keeping the reader's wobbled value.
-                for tid, rec in zip(wob_tids, wob_news, strict=True):
-                    self._template(tid, rec, clock)
-                others = compress(rest, map(not_, wob))
+                aged_tids, aged_news = list(compress(common, same)), list(compress(news, same))
+                others = compress(range(len(common)), map(not_, same))
+            _clock_delta(clock, aged_tids, aged_news, prev, body)
         ci = self._enc.comm_index
         clock_fields = frozenset(clock.fields) if clock is not None else frozenset()
         for i in others:
@@ -870,18 +847,16 @@ class _Clock:
     fields: tuple[int, ...]  # primary + jitter
     get_primary: tuple[itemgetter[Any], ...]
     get_jitter: tuple[itemgetter[Any], ...]
+    start_of: itemgetter[Any] | None  # the jitter fields of a record, compared at C speed
 
-    def templates(self, record: TaskStats) -> tuple[TaskStats, TaskStats]:
+    def template(self, record: TaskStats) -> TaskStats:
         """The record with its clock fields as wildcards: equal (as a tuple, at C speed) to
-        its successors that only aged; the second also lets the start time wobble."""
+        its successors that only aged (their start time wobbling or not)."""
         raw = list(record)
-        for i in self.primary:
+        for i in self.fields:
             raw[i] = _ANY
-        aged: TaskStats = _new_tuple(type(record), raw)
-        for i in self.jitter:
-            raw[i] = _ANY
-        wobbled: TaskStats = _new_tuple(type(record), raw)
-        return aged, wobbled
+        made: TaskStats = _new_tuple(type(record), raw)
+        return made
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -901,6 +876,7 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
                 fields=primary + jitter,
                 get_primary=tuple(itemgetter(i) for i in primary),
                 get_jitter=tuple(itemgetter(i) for i in jitter),
+                start_of=itemgetter(*jitter) if jitter else None,
             )
     return tables
 
@@ -939,27 +915,37 @@ def _clock_delta(
     clock: _Clock,
     tids: list[int],
     records: list[TaskStats],
-    wobbled: list[int],
-    wobbled_records: list[TaskStats],
+    prev: dict[int, TaskStats],
     body: dict[str, Any],
 ) -> None:
     """Write the tasks whose only changes are clock fields: each a few numbers, at C speed.
 
-    The values are absolute, so nothing of the previous frame is read (its objects are cold
-    in the CPU's caches). Rows, one flat list each:
+    The values are absolute. Rows, one flat list each:
 
     * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task that only aged;
     * ``j``: ``[tid step, ac_etime, ac_tgetime - ac_etime, ac_btime, ac_btime64 - ac_btime]``:
-      one whose start time also wobbled (the kernel derives it from now - etime).
+      one whose start time also wobbled (the kernel derives it from now - etime), found by
+      comparing with its record in the previous frame (``prev``), which the reader holds.
 
     Fields a layout lacks are left out of the rows.
     """
-    if tids:
+    if not tids:
+        return
+    start_of = clock.start_of
+    wobbled: list[bool] = []
+    if start_of is not None:
+        olds = map(prev.__getitem__, tids)
+        wobbled = list(map(ne, map(start_of, records), map(start_of, olds)))
+    if any(wobbled):
+        kept = list(map(not_, wobbled))
+        aged_tids, aged = list(compress(tids, kept)), list(compress(records, kept))
+        moved_tids, moved = list(compress(tids, wobbled)), list(compress(records, wobbled))
+        if aged_tids:
+            body["e"] = _clock_rows((clock.get_primary,), aged_tids, aged)
+        body["j"] = _clock_rows((clock.get_primary, clock.get_jitter), moved_tids, moved)
+    else:
         body["e"] = _clock_rows((clock.get_primary,), tids, records)
-    if wobbled:
-        body["j"] = _clock_rows((clock.get_primary, clock.get_jitter), wobbled, wobbled_records)
-    if tids or wobbled:
-        body["ek"] = clock.key
+    body["ek"] = clock.key
 
 
 # --- reading: line sources -----------------------------------------------------------------
