@@ -50,6 +50,9 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Per-task I/O, delays and exits from the Linux taskstats interface."""
+    from tsmon_core.runtime import tune_gc
+
+    tune_gc()  # every command that samples does so many times: see tune_gc
     if ctx.invoked_subcommand is None:
         top = cli.get_command(ctx, "top")
         assert top is not None

@@ -33,6 +33,7 @@ from tsmon_core.backends.live import NetlinkBackend
 from tsmon_core.decode import decode_taskstats
 from tsmon_core.encode import encode_request
 from tsmon_core.netlink import NETLINK_GENERIC
+from tsmon_core.runtime import tune_gc
 from tsmon_core.sampler import Sampler
 
 PARKED = """
@@ -235,6 +236,7 @@ def bench_burst(backend: NetlinkBackend, threads: int = 20_000) -> tuple[int, in
 
 
 def main() -> int:
+    tune_gc()  # as every tsmon command does
     backend = NetlinkBackend()
     try:
         info = backend.info

@@ -13,6 +13,7 @@ import gc
 import time
 
 from tsmon_core.backends.sim import SimulatedBackend
+from tsmon_core.runtime import tune_gc
 from tsmon_core.sampler import Sampler
 
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1)
     args = parser.parse_args()
 
+    tune_gc()  # as every tsmon command does
     baseline = rss_mb()
     backend = SimulatedBackend(tasks=args.tasks, clock="virtual", seed=7)
     sampler = Sampler(backend)

@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from tsmon_core.backends import RawFrame  # noqa: E402
 from tsmon_core.backends.sim import SimulatedBackend  # noqa: E402
 from tsmon_core.errors import TsmonError  # noqa: E402
+from tsmon_core.runtime import tune_gc  # noqa: E402
 from tsmon_core.sampler import Sampler  # noqa: E402
 from tsmon_core.session import SessionReader, SessionWriter  # noqa: E402
 
@@ -331,7 +332,9 @@ def bench_seek(args: argparse.Namespace, where: Path) -> None:
 SEEKS = r"""
 import random, statistics, sys, time
 sys.path.insert(0, sys.argv[2])
+from tsmon_core.runtime import tune_gc
 from tsmon_core.session import SessionReader
+tune_gc()
 path, frames, seeks = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
 start = time.perf_counter()
 reader = SessionReader(path)
@@ -357,7 +360,9 @@ print(count, f"{first:.2f}", f"{statistics.median(wall):.1f}", f"{max(wall):.1f}
 REPLAY = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[2])
+from tsmon_core.runtime import tune_gc
 from tsmon_core.backends.replay import ReplayBackend
+tune_gc()
 from tsmon_core.errors import EndOfRecordingError
 from tsmon_core.sampler import Sampler
 start = time.perf_counter()
@@ -433,6 +438,7 @@ def bench_rss(args: argparse.Namespace, where: Path) -> None:
 
 
 def main() -> int:
+    tune_gc()  # as every tsmon command does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="cpu,tui,size,seek,rss", help="parts to run (comma list)")
     parser.add_argument("--tui-seconds", type=float, default=30.0)

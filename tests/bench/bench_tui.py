@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tsmon.app import TsmonApp
+from tsmon_core.runtime import tune_gc
 from tsmon_core.sampler import Sampler
 
 
@@ -209,6 +210,7 @@ def live_cpu(seconds: float, threads: int) -> dict[str, Any]:
 
 
 def main() -> int:
+    tune_gc()  # as every tsmon command does
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--frames", type=int, default=30, help="refreshes timed for latency")
