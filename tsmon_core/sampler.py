@@ -17,7 +17,7 @@ from operator import attrgetter, itemgetter
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .errors import ListenerOverflowError, TsmonError
-from .figures import thread_amounts, thread_values
+from .figures import ThreadColumns
 from .metrics import COUNTER_FIELDS, METRICS, Metric
 from .model import CgroupStats, ExitEvent, TaskStats
 
@@ -398,6 +398,7 @@ class Snapshot:
     cmdlines: dict[int, str]
     _dead: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
     _processes: list[ProcessRow] | None = field(default=None, repr=False)
+    _columns: ThreadColumns | None = field(default=None, repr=False)
 
     @property
     def t_mono(self) -> float:
@@ -436,7 +437,7 @@ class Snapshot:
         """Every row's ``value(metric, accumulated)``, in the order of ``rows(processes)``."""
         if processes:
             return [r.value(metric, accumulated) for r in self.processes()]
-        return thread_values(self.threads, metric, accumulated)
+        return self._thread_columns().values(metric, accumulated)
 
     def amounts(
         self, field: str, accumulated: bool = False, processes: bool = False
@@ -445,11 +446,16 @@ class Snapshot:
         if processes:
             rows: Sequence[_Rates] = self.processes()
             return [r.accum(field) if accumulated else r.delta(field) for r in rows]
-        return thread_amounts(self.threads, field, accumulated)
+        return self._thread_columns().amounts(field, accumulated)
+
+    def _thread_columns(self) -> ThreadColumns:
+        if self._columns is None:
+            self._columns = ThreadColumns(self.threads)
+        return self._columns
 
     def total(self, metric: str, accumulated: bool = False) -> float:
         """A rate or percentage summed over every thread (exited ones included)."""
-        return sum(filter(None, thread_values(self.threads, metric, accumulated)))
+        return sum(filter(None, self.values(metric, accumulated)))
 
     def cmdline(self, tgid: int) -> str | None:
         """The command line of a process, when the backend knew it."""
