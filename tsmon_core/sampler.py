@@ -13,6 +13,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
+from typing import cast
 
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
@@ -526,39 +527,42 @@ class Sampler:
         now = frame.t_mono
         first = last is None
         known = self._known
-        fresh: dict[int, TaskRow] = {}
-        rows: list[TaskRow] = []
         tgids = frame.tgids
         exited_tids = {event.tid for event in frame.exits}
         new_row = tuple.__new__
-        get_known = known.get
         heard = self._exited
-
-        for tid, stats in frame.tasks.items():
-            if heard and tid in heard and _same_task(heard[tid], stats):
-                continue  # a zombie not yet reaped: its exit was reported when it was heard
-            old = get_known(tid)
-            if old is not None:
-                ostats = old[2]
-                # Same task unless the start time moved (beyond the kernel's one-second jitter
-                # of now - etime) or it is younger than before: then the tid was reused.
-                if (
-                    ostats.ac_btime64 == stats.ac_btime64 and ostats.ac_etime <= stats.ac_etime
-                ) or _same_task(ostats, stats):
-                    row = new_row(
-                        TaskRow,
-                        (tid, old[1], stats, ostats, old[4], False, False, dt, now, old[9]),
-                    )
-                    rows.append(row)
-                    fresh[tid] = row
-                    continue
+        tasks = frame.tasks
+        if heard and not heard.keys().isdisjoint(tasks):
+            # A zombie not yet reaped: its exit was reported when it was heard.
+            zombies = {t for t, st in heard.items() if t in tasks and _same_task(st, tasks[t])}
+            tasks = {t: st for t, st in tasks.items() if t not in zombies}
+        tids = list(tasks)
+        news = list(tasks.values())
+        olds = list(map(known.get, tids))
+        # The usual case, a comprehension: a task seen before, with the same start time and
+        # no younger than before.
+        made: list[TaskRow | None] = [
+            new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
+            if o is not None and o[2].ac_btime64 == st.ac_btime64 and o[2].ac_etime <= st.ac_etime
+            else None
+            for tid, st, o in zip(tids, news, olds, strict=True)
+        ]
+        for i in [i for i, row in enumerate(made) if row is None]:
+            tid, stats, old = tids[i], news[i], olds[i]
+            # Same task unless the start time moved (beyond the kernel's one-second jitter of
+            # now - etime) or it is younger than before: then the tid was reused.
+            if old is not None and _same_task(old[2], stats):
+                made[i] = new_row(
+                    TaskRow, (tid, old[1], stats, old[2], old[4], False, False, dt, now, old[9])
+                )
+                continue
             tgid = stats.ac_tgid or tgids.get(tid, tid)
-            row = new_row(
+            made[i] = new_row(
                 TaskRow,
                 (tid, tgid, stats, None, stats if first else None, not first, False, dt, now, now),
             )
-            rows.append(row)
-            fresh[tid] = row
+        rows = cast("list[TaskRow]", made)
+        fresh = dict(zip(tids, rows, strict=True))
 
         if exited_tids:
             # A zombie still listed is replaced by its exit row, which has the final record.
