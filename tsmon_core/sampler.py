@@ -34,12 +34,19 @@ _INTERVAL: dict[str, tuple[Callable[[TaskStats], int | None], float]] = {
 }
 
 
-_TGID = itemgetter(1)  # of a TaskRow
+_TGID, _STATS_OF = itemgetter(1), itemgetter(2)  # of a TaskRow
 
 
 def start_time(stats: TaskStats) -> int:
     """The task's start time in seconds since the epoch (0 when the record has none)."""
     return stats.ac_btime64 or stats.ac_btime or 0
+
+
+def _all_have_btime64(news: list[TaskStats], olds: list[TaskRow | None]) -> bool:
+    """Whether every record (new, and previous of the rows) has a 64-bit start time."""
+    classes = set(map(type, news))
+    classes.update(map(type, map(_STATS_OF, filter(None, olds))))
+    return all(isinstance(k.__dict__.get("ac_btime64"), property) for k in classes)
 
 
 def _same_task(old: TaskStats, new: TaskStats) -> bool:
@@ -539,14 +546,20 @@ class Sampler:
         tids = list(tasks)
         news = list(tasks.values())
         olds = list(map(known.get, tids))
-        # The usual case, a comprehension: a task seen before, with the same start time and
-        # no younger than before.
-        made: list[TaskRow | None] = [
-            new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
-            if o is not None and o[2].ac_btime64 == st.ac_btime64 and o[2].ac_etime <= st.ac_etime
-            else None
-            for tid, st, o in zip(tids, news, olds, strict=True)
-        ]
+        # The usual case, a comprehension: a task seen before, with the same start time (give
+        # or take the kernel's second of jitter) and no younger than before.
+        made: list[TaskRow | None]
+        if _all_have_btime64(news, olds):
+            made = [
+                new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
+                if o is not None
+                and -1 <= o[2].ac_btime64 - st.ac_btime64 <= 1
+                and o[2].ac_etime <= st.ac_etime
+                else None
+                for tid, st, o in zip(tids, news, olds, strict=True)
+            ]
+        else:
+            made = [None] * len(tids)
         for i in [i for i, row in enumerate(made) if row is None]:
             tid, stats, old = tids[i], news[i], olds[i]
             # Same task unless the start time moved (beyond the kernel's one-second jitter of
