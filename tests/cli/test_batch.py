@@ -373,3 +373,30 @@ def test_formatters_follow_iotop_and_getdelays() -> None:
     assert f.format_command(None, "kworker/0:1") == "[kworker/0:1]"
     assert f.format_command("app", "app", thread_name="io\x1bw") == "app [iow]"
     assert f.user_name(0) == "root" and f.user_name(None) == "N/A"
+
+
+def test_idle_lines_reused_are_the_lines_rendered_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick path (idle threads found list-wise, their lines reused) prints what the
+    careful path prints, refresh after refresh, on a churning simulated machine."""
+    from tsmon_core.backends.sim import SimulatedBackend
+    from tsmon_core.sampler import Sampler
+
+    sim = SimulatedBackend(seed=9, tasks=400, clock="virtual", churn=0.5)
+    sampler = Sampler(sim)
+    opts = batch_module._Options(
+        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
+        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
+        as_json=False,
+    )  # fmt: skip
+    quick = batch_module._Renderer(sim, opts)
+    careful = batch_module._Renderer(sim, opts)
+    monkeypatch.setattr(careful, "_quick_idle", lambda: False)
+    idle_seen = 0
+    for _ in range(12):
+        sim.advance(0.5)
+        snap = sampler.poll()
+        assert quick.render(snap) == careful.render(snap)
+        idle_seen += sum(batch_module._idle_flags(snap.threads))
+    assert idle_seen > 1000 and quick._idle_lines  # the quick path did reuse lines
+    sampler.close()
+    sim.close()

@@ -340,6 +340,28 @@ def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
     return _identity_getters[klass]
 
 
+_NEVER = (object(),) * 512  # a stand-in previous record equal to no record
+_STATS, _PREV, _EXITED = operator.itemgetter(2), operator.itemgetter(3), operator.itemgetter(6)
+
+
+def _idle_flags(threads: Sequence[Any]) -> list[bool]:
+    """Per thread: still alive, and its figures and what its line shows are as at the last
+    refresh (compared list-wise when every record has one layout)."""
+    stats = list(map(_STATS, threads))
+    prevs = list(map(_PREV, threads))
+    classes = set(map(type, stats))
+    classes.update(map(type, filter(None, prevs)))
+    getter = _identity_getter(classes.pop()) if len(classes) == 1 else None
+    if getter is None:
+        return [
+            p is not None and not r[6] and (g := _identity_getter(type(s))) is not None
+            and type(p) is type(s) and g(s) == g(p)
+            for r, s, p in zip(threads, stats, prevs, strict=True)
+        ]  # fmt: skip
+    same = map(operator.eq, map(getter, stats), map(getter, [p or _NEVER for p in prevs]))
+    return [quiet and not gone for quiet, gone in zip(same, map(_EXITED, threads), strict=True)]
+
+
 def _thread_figures(row: Any) -> tuple[int, ...]:
     """read, write, cancelled bytes and swap-in, block I/O delay ns of a thread's interval.
 
@@ -570,28 +592,24 @@ class _Renderer:
         self._reuse = reuse = {}
         if not self._quick_idle():
             return [(_thread_figures(row), row) for row in snap.threads]
+        threads = snap.threads
+        idle = _idle_flags(threads)
         out = []
         append = out.append
         idle_lines = self._idle_lines
         cmdlines = snap.cmdlines
         refresh = self.refreshes
-        getters = _identity_getters
-        for row in snap.threads:
-            p = row[3]
-            if p is not None and not row[6]:
-                s = row[2]
-                klass = type(s)
-                g = getters[klass] if klass in getters else _identity_getter(klass)
-                if g is not None and type(p) is klass and g(s) == g(p):
-                    append((_ZERO5, row))
-                    cached = idle_lines.get(row[0])
-                    if (
-                        cached is not None
-                        and cached[1] is cmdlines.get(row[1])
-                        and refresh - cached[2] < _IOPRIO_EVERY
-                    ):
-                        reuse[row[0]] = cached
-                    continue
+        for row, quiet in zip(threads, idle, strict=True):
+            if quiet:
+                append((_ZERO5, row))
+                cached = idle_lines.get(row[0])
+                if (
+                    cached is not None
+                    and cached[1] is cmdlines.get(row[1])
+                    and refresh - cached[2] < _IOPRIO_EVERY
+                ):
+                    reuse[row[0]] = cached
+                continue
             append((_thread_figures(row), row))
         return out
 
@@ -683,8 +701,8 @@ class _Renderer:
                 f"{read:>11} {write:>11} {swapin:>7} {io:>7}{extras} "
                 f"{command(row, snap, leaders)}"
             )
-        if quick:
-            self._idle_lines = fresh_idle
+        if quick:  # lines without an interval (N/A) are not kept for the next
+            self._idle_lines = fresh_idle if dt else {}
         self.first = False
         return lines
 
