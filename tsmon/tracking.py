@@ -18,10 +18,11 @@ from operator import attrgetter
 from pathlib import Path
 
 from tsmon_core.abi import DELAY_KINDS
+from tsmon_core.figures import ThreadColumns
 from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
 from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
-from .columns import COLUMNS, RowContext, clean_text, sort_values
+from .columns import clean_text
 from .formatting import format_exit
 
 __all__ = [
@@ -273,9 +274,9 @@ _SUM_METRICS = ("read_bps", "write_bps", "blkio_delay_pct", "cpu_delay_pct")
 
 def _sums(rows: Sequence[TaskRow]) -> tuple[int, float, float, float, float]:
     """Members, and the sums of their read/write rates and block-I/O and CPU delay %."""
-    ctx = RowContext()
+    columns = ThreadColumns(rows)  # gathered once for the four figures
     totals = [
-        sum(v for v in sort_values(COLUMNS[name], rows, ctx) if v > 0) for name in _SUM_METRICS
+        sum(v for v in columns.values(name) if v is not None and v > 0) for name in _SUM_METRICS
     ]
     return len(rows), totals[0], totals[1], totals[2], totals[3]
 
