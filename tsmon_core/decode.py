@@ -251,7 +251,6 @@ def decode_reply_slots(
     replies: list[SlotReply] = []
     others: list[int] = []
     new_cmd, stats_type = abi.TASKSTATS_CMD_NEW, abi.TASKSTATS_TYPE_STATS
-    dispatch, unpack_u16, new = _DISPATCH.get, _unpack_u16, _new_tuple
     for index, (n, cut) in enumerate(slots):
         at = index * stride
         if cut or n < _FAST_LEN:
@@ -271,17 +270,6 @@ def decode_reply_slots(
         ):
             others.append(index)
             continue
-        length = st_len - 4
-        if length < 2:
-            raise DecodeError(f"taskstats payload of {length} bytes is too short")
-        version = unpack_u16(buf, at + _FAST_LEN)[0]
-        entry = dispatch(version)
-        if entry is None:
-            entry = _dispatch_unusual(version, length)
-        klass, size, unpack_from = entry
-        if length < size:
-            raise DecodeError(
-                f"taskstats v{version} payload is {length} bytes, shorter than its {size}"
-            )
-        replies.append((seq, portid, task_id, new(klass, unpack_from(buf, at + _FAST_LEN))))
+        record = decode_taskstats(buf, at + _FAST_LEN, st_len - 4)
+        replies.append((seq, portid, task_id, record))
     return replies, others
