@@ -110,7 +110,7 @@ def startup_ms(pid: int, runs: int, env: dict[str, str]) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2000, help="threads alive in total")
-    parser.add_argument("--rounds", type=int, default=3, help="measurements per tool")
+    parser.add_argument("--rounds", type=int, default=7, help="measurements per tool")
     parser.add_argument("--delay", type=float, default=0.5, help="seconds between refreshes")
     parser.add_argument("--startup-runs", type=int, default=15)
     args = parser.parse_args()
