@@ -447,6 +447,9 @@ class SessionWriter:
         # The previous frame's tids and (tid, tgid) pairs as C arrays: compared with the next
         # frame's at memcmp speed (its own int objects would be cold in the CPU caches).
         self._order = array("q")
+        # The start-time fields of the last frame's records, in its order (see _start_columns)
+        self._starts: list[array[int]] | None = None
+        self._starts_class: type[TaskStats] | None = None
         self._tg_flat = array("q")
         self._cmd: dict[int, str] = {}
         # tid -> its record with wildcard clock fields (see _Clock.templates)
@@ -624,6 +627,8 @@ class SessionWriter:
             self._forget(t)
         klass = self._template_class(news)
         texts: list[str] = []
+        self._starts = _start_columns(_CLOCK[klass], news) if klass is not None else None
+        self._starts_class = klass
         if klass is not None:
             same = list(map(eq, map(self._tmpl.get, tids), news))
             frag = self._frag
@@ -717,13 +722,24 @@ class SessionWriter:
             # A task whose template (its record with the clock fields as wildcards) still
             # matches changed in its clock fields at most: one C-speed comparison per task.
             same = list(map(eq, map(tmpl.get, common), news))
+            starts = _start_columns(clock, news if common is tids else list(tasks.values()))
+            wobbled: list[bool] | None = None
+            if unchanged and self._starts is not None and self._starts_class is klass:
+                # Start times compared with the last frame's as C arrays (its records are cold).
+                per_field = map(map, repeat(ne), starts, self._starts)
+                wobbled = list(map(any, zip(*per_field, strict=True)))
             if all(same):
                 aged_tids, aged_news = common, news
                 others = ()
             else:
                 aged_tids, aged_news = list(compress(common, same)), list(compress(news, same))
                 others = compress(range(len(common)), map(not_, same))
-            _clock_delta(clock, aged_tids, aged_news, prev, body)
+                if wobbled is not None:
+                    wobbled = list(compress(wobbled, same))
+            _clock_delta(clock, aged_tids, aged_news, prev, body, wobbled)
+            self._starts, self._starts_class = starts, klass
+        else:
+            self._starts = None
         ci = self._enc.comm_index
         clock_fields = frozenset(clock.fields) if clock is not None else frozenset()
         for i in others:
@@ -911,12 +927,18 @@ def _clock_rows(
     return _flat(out)
 
 
+def _start_columns(clock: _Clock, records: list[TaskStats]) -> list[array[int]]:
+    """Each start-time field (ac_btime, ac_btime64) of ``records``, as a C array."""
+    return [array("Q", map(get, records)) for get in clock.get_jitter]
+
+
 def _clock_delta(
     clock: _Clock,
     tids: list[int],
     records: list[TaskStats],
     prev: dict[int, TaskStats],
     body: dict[str, Any],
+    wobbled: list[bool] | None = None,
 ) -> None:
     """Write the tasks whose only changes are clock fields: each a few numbers, at C speed.
 
@@ -924,16 +946,18 @@ def _clock_delta(
 
     * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task that only aged;
     * ``j``: ``[tid step, ac_etime, ac_tgetime - ac_etime, ac_btime, ac_btime64 - ac_btime]``:
-      one whose start time also wobbled (the kernel derives it from now - etime), found by
-      comparing with its record in the previous frame (``prev``), which the reader holds.
+      one whose start time also wobbled (the kernel derives it from now - etime): ``wobbled``
+      when the caller knows, else found by comparing with the record in the previous frame
+      (``prev``), which the reader holds.
 
     Fields a layout lacks are left out of the rows.
     """
     if not tids:
         return
     start_of = clock.start_of
-    wobbled: list[bool] = []
-    if start_of is not None:
+    if start_of is None:
+        wobbled = []
+    elif wobbled is None:
         olds = map(prev.__getitem__, tids)
         wobbled = list(map(ne, map(start_of, records), map(start_of, olds)))
     if any(wobbled):

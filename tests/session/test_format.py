@@ -163,6 +163,24 @@ def test_start_time_that_wobbles_back_is_rebuilt_exactly(tmp_path: Path) -> None
     assert_same_frames(frames, got)
 
 
+def test_start_time_that_wobbled_into_a_keyframe_and_back_is_rebuilt_exactly(
+    tmp_path: Path,
+) -> None:
+    # The writer compares start times with the last frame written: after a keyframe, that
+    # is the keyframe's, not the frame before it.
+    first = rec(5, ac_etime=1_000, ac_tgetime=1_000)
+    still = aged(first, 1_000_000)
+    wobbled = aged(still, 1_000_000, btime=-1)  # frame 2: a keyframe (every 2 frames)
+    back = aged(wobbled, 1_000_000, btime=+1)
+    records = (first, still, wobbled, back, aged(back, 1_000_000))
+    frames = [frame(float(i), {5: r}) for i, r in enumerate(records)]
+    path = tmp_path / "wobble-key.jsonl"
+    write(path, frames, keyframe_every=2)
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+    assert got[3].tasks[5].ac_btime == first.ac_btime != got[2].tasks[5].ac_btime
+
+
 def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     a, b, c = rec(10), rec(11, ac_tgid=10), rec(20)
     f0 = frame(0.0, {10: a, 11: b, 20: c})
