@@ -33,7 +33,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, compress, filterfalse, repeat
-from operator import eq, itemgetter, ne, not_, sub
+from operator import eq, itemgetter, ne, not_, or_, sub
 from typing import IO, TYPE_CHECKING, Any
 
 from . import abi
@@ -726,8 +726,8 @@ class SessionWriter:
             wobbled: list[bool] | None = None
             if unchanged and self._starts is not None and self._starts_class is klass:
                 # Start times compared with the last frame's as C arrays (its records are cold).
-                per_field = map(map, repeat(ne), starts, self._starts)
-                wobbled = list(map(any, zip(*per_field, strict=True)))
+                per_field = [list(map(ne, a, b)) for a, b in zip(starts, self._starts, strict=True)]
+                wobbled = per_field[0] if len(per_field) == 1 else list(map(or_, *per_field))
             if all(same):
                 aged_tids, aged_news = common, news
                 others = ()
