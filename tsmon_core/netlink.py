@@ -3,8 +3,9 @@
 This is the only module allowed to import pyroute2, and it does not need to: the family id is
 resolved with a CTRL_CMD_GETFAMILY request of our own (importing pyroute2 alone costs about
 150 ms, a PID query about 2 µs). The hot path sends prebuilt request bytes, batches many
-requests into one datagram, receives into a preallocated buffer and decodes with
-``decode.decode_reply_fast``, falling back to ``decode.decode_datagram`` for anything unusual.
+requests into one datagram, receives their replies with one recvmmsg into the slots of a
+preallocated buffer (``mmsg.DatagramReader``) and decodes them in place with
+``decode.decode_reply_slots``, falling back to ``decode.decode_datagram`` for anything unusual.
 
 Kernel errnos become the typed errors of ``errors.py``. Nothing here blocks forever: query
 sockets carry a kernel receive timeout, cgroupstats requests ask for an ACK.
