@@ -724,7 +724,12 @@ class SessionWriter:
             same = list(map(eq, map(tmpl.get, common), news))
             starts = _start_columns(clock, news if common is tids else list(tasks.values()))
             wobbled: list[bool] | None = None
-            if unchanged and self._starts is not None and self._starts_class is klass:
+            if (
+                unchanged
+                and clock.start_of is not None
+                and self._starts is not None
+                and self._starts_class is klass
+            ):
                 # Start times compared with the last frame's as C arrays (its records are cold).
                 per_field = [list(map(ne, a, b)) for a, b in zip(starts, self._starts, strict=True)]
                 wobbled = per_field[0] if len(per_field) == 1 else list(map(or_, *per_field))
