@@ -451,6 +451,9 @@ class SessionWriter:
         self._starts: list[array[int]] | None = None
         self._starts_class: type[TaskStats] | None = None
         self._tg_flat = array("q")
+        # The last frame's tgids in its tasks' order, when its tgids were listed in that order:
+        # a quiet refresh then compares tgids alone.
+        self._tg_values: array[int] | None = None
         self._cmd: dict[int, str] = {}
         # tid -> its record with wildcard clock fields (see _Clock.templates)
         # tid -> its record with every clock field a wildcard (see _Clock.template)
@@ -654,6 +657,7 @@ class SessionWriter:
         self._recs = dict(frame.tasks)
         self._order = array("q", tids)
         self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
+        self._tg_values = None
         return "[" + ",".join(texts) + "]"
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
@@ -799,8 +803,12 @@ class SessionWriter:
                     before = t
             body["a"] = after
         tgids = frame.tgids
-        tg_flat = array("q", chain.from_iterable(tgids.items()))
-        if tg_flat != self._tg_flat:
+        tg_values = array("q", tgids.values()) if list(tgids) == tids else None
+        same_groups = unchanged and tg_values is not None and tg_values == self._tg_values
+        self._tg_values = tg_values
+        if same_groups:
+            pass  # the same tids in the same order, each in the same group as before
+        elif (tg_flat := array("q", chain.from_iterable(tgids.items()))) != self._tg_flat:
             pairs = self._tg_flat.tolist()
             old_tg = dict(zip(pairs[0::2], pairs[1::2], strict=True))
             # (tid, tgid) pairs new or changed, and tids no longer listed

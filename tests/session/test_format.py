@@ -181,6 +181,23 @@ def test_start_time_that_wobbled_into_a_keyframe_and_back_is_rebuilt_exactly(
     assert got[3].tasks[5].ac_btime == first.ac_btime != got[2].tasks[5].ac_btime
 
 
+def test_a_tid_reused_in_place_by_another_group_is_regrouped(tmp_path: Path) -> None:
+    # The same tids in the same order, but tid 6 now belongs to a new process: the quiet
+    # path (tgids compared alone) must still write the new group.
+    leader, thread = rec(5), rec(6, ac_tgid=5)
+    reused = rec(6, ac_tgid=6, ac_etime=10, ac_btime=thread.ac_btime + 100)
+    frames = [
+        frame(0.0, {5: leader, 6: thread}),
+        frame(1.0, {5: aged(leader, 1_000_000), 6: aged(thread, 1_000_000)}),
+        frame(2.0, {5: aged(leader, 2_000_000), 6: reused}),
+    ]
+    path = tmp_path / "regroup.jsonl"
+    write(path, frames, keyframe_every=30)
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+    assert got[2].tgids == {5: 5, 6: 6} and got[1].tgids == {5: 5, 6: 5}
+
+
 def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     a, b, c = rec(10), rec(11, ac_tgid=10), rec(20)
     f0 = frame(0.0, {10: a, 11: b, 20: c})
