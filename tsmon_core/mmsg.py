@@ -129,6 +129,9 @@ class DatagramReader:
             err = ctypes.get_errno()
             if err == errno.EINTR:
                 continue
+            if err in (errno.ENOSYS, errno.EPERM):  # filtered out (seccomp): nothing was read
+                self._func = None
+                return self.read(most, flags)
             if err in (errno.EAGAIN, errno.EWOULDBLOCK):
                 raise BlockingIOError(err, os.strerror(err))
             raise OSError(err, os.strerror(err))

@@ -73,3 +73,24 @@ def test_nothing_to_read_is_blocking_io_error(
         reader.read(2, socket.MSG_DONTWAIT)
     with pytest.raises(BlockingIOError):
         reader.read(2)  # the receive timeout ran out
+
+
+def test_a_filtered_recvmmsg_falls_back_to_recv_into(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    import ctypes
+    import errno
+
+    sender, receiver = pair
+    reader = DatagramReader(receiver, 4, 64)
+    calls: list[int] = []
+
+    def filtered(*_args: object) -> int:  # as under a seccomp filter: ENOSYS, nothing read
+        calls.append(1)
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    reader._func = filtered
+    sender.send(b"hello")
+    assert reader.read(4) == [(5, False)] and bytes(reader.buffer[:5]) == b"hello"
+    assert calls == [1] and not reader.native  # and it does not try again
