@@ -391,12 +391,84 @@ def test_idle_lines_reused_are_the_lines_rendered_afresh(monkeypatch: pytest.Mon
     quick = batch_module._Renderer(sim, opts)
     careful = batch_module._Renderer(sim, opts)
     monkeypatch.setattr(careful, "_quick_idle", lambda: False)
-    idle_seen = 0
-    for _ in range(12):
+    idle_seen = renewed = 0
+    for _ in range(14):
         sim.advance(0.5)
         snap = sampler.poll()
         assert quick.render(snap) == careful.render(snap)
         idle_seen += sum(batch_module._idle_flags(snap.threads))
-    assert idle_seen > 1000 and quick._idle_lines  # the quick path did reuse lines
+        renewed += len(quick._renew)  # lines kept after their priority was read again
+    assert idle_seen > 1000 and quick._idle_lines and renewed > 100
+    sampler.close()
+    sim.close()
+
+
+@pytest.mark.parametrize("renamed_at", range(2, 10))
+def test_a_leader_renamed_shows_in_its_idle_threads_lines_at_once(renamed_at: int) -> None:
+    """Lines of idle threads are reused, and made again when their priority is read again;
+    whenever the leader's name changes, its threads' lines say so in the same refresh."""
+    from tsmon_core.sampler import Sampler
+
+    class Renaming(ScriptedBackend):
+        def collect(self, listener: Any = None, cgroups: Any = ()) -> RawFrame:
+            n = self._n
+            self._n += 1
+            self._t += 1.0
+            leader = "app" if n < renamed_at else "worker"  # then the thread's line changes
+            tasks = {50: _rec(50, 50, leader, ac_etime=n), 51: _rec(51, 50, "worker", ac_etime=n)}
+            return RawFrame(self._t, 1_700_000_000.0 + self._t, tasks, {50: 50, 51: 50}, [], 0, {})
+
+    backend = Renaming()
+    sampler = Sampler(backend, listen=False)  # type: ignore[arg-type]
+    opts = batch_module._Options(
+        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
+        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
+        as_json=False,
+    )  # fmt: skip
+    quick = batch_module._Renderer(backend, opts)
+    careful = batch_module._Renderer(backend, opts)
+    careful._quick_idle = lambda: False  # type: ignore[method-assign]
+    sampler.poll()
+    thread_lines = set()
+    for _ in range(12):
+        snap = sampler.poll()
+        shown = quick.render(snap)
+        assert shown == careful.render(snap)
+        thread_lines.update(line for line in shown if line.lstrip().startswith("51 "))
+    assert len(thread_lines) == 2  # with the thread's own name, then without
+
+
+@pytest.mark.parametrize("changed_at", range(2, 12))
+def test_an_idle_thread_given_another_io_priority_shows_it_when_read_again(
+    changed_at: int,
+) -> None:
+    """Idle lines are reused between two reads of the I/O priority (every _IOPRIO_EVERY
+    refreshes); a line renewed after a read that found another priority is made again."""
+    from tsmon_core.backends.sim import SimulatedBackend
+    from tsmon_core.sampler import Sampler
+
+    sim = SimulatedBackend(seed=2, tasks=40, clock="virtual", churn=0.0)
+    sampler = Sampler(sim)
+    opts = batch_module._Options(
+        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
+        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
+        as_json=False,
+    )  # fmt: skip
+    renderer = batch_module._Renderer(sim, opts)
+    refresh = [0]
+
+    def ioprio(tid: int) -> int:  # best-effort 4, then idle for everyone (ionice -c3)
+        return (2 << 13) | 4 if refresh[0] < changed_at else 3 << 13
+
+    renderer.ioprio = ioprio
+    sampler.poll()
+    settled = changed_at + batch_module._IOPRIO_EVERY
+    for refresh[0] in range(1, settled + 3):
+        sim.advance(1.0)
+        prios = {line.split()[1] for line in renderer.render(sampler.poll())[3:]}
+        if refresh[0] < changed_at:
+            assert prios == {"be/4"}
+        elif refresh[0] >= settled:
+            assert prios == {"idle"}, refresh[0]
     sampler.close()
     sim.close()

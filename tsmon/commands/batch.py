@@ -285,6 +285,7 @@ def _pid_width() -> int:
 
 
 _ZERO5 = (0, 0, 0, 0, 0)
+_IdleLine = tuple[str, str | None, int, str, str]
 #: Refreshes between two ioprio_get calls for the same thread.
 _IOPRIO_EVERY = 5
 
@@ -412,8 +413,11 @@ class _Renderer:
         self._prios: dict[tuple[Any, ...], str] = {}
         self._ioprios: dict[int, tuple[int | None, int]] = {}
         self._prio_text: dict[int, tuple[str, int]] = {}
-        self._idle_lines: dict[int, tuple[str, str | None, int]] = {}
-        self._reuse: dict[int, tuple[str, str | None, int]] = {}
+        # tid -> an idle thread's line: (line, the command line it was made with, refresh, its
+        # priority text, its command text)
+        self._idle_lines: dict[int, _IdleLine] = {}
+        self._reuse: dict[int, _IdleLine] = {}
+        self._renew: dict[int, _IdleLine] = {}
         self._off: bool | None = None
         self.refreshes = 0
 
@@ -588,12 +592,22 @@ class _Renderer:
 
     def _all_figures(self, snap: Any) -> list[tuple[tuple[int, ...], Any]]:
         """(figures, row) of every thread; idle threads whose line can be reused are noted in
-        ``self._reuse`` (tid -> line) on the way, so the text pass only appends them."""
+        ``self._reuse`` (tid -> line) on the way, so the text pass only appends them; those
+        whose priority is due to be read again go in ``self._renew``."""
         self._reuse = reuse = {}
+        self._renew = renew = {}
         if not self._quick_idle():
             return [(_thread_figures(row), row) for row in snap.threads]
         threads = snap.threads
         idle = _idle_flags(threads)
+        # A thread's line names its leader's name when it differs: a leader renamed (not idle,
+        # so few are looked at) makes its threads' lines again.
+        renamed = {
+            row[1]
+            for row, quiet in zip(threads, idle, strict=True)
+            if not quiet and row[0] == row[1] and row[3] is not None
+            and row[2].ac_comm != row[3].ac_comm
+        }  # fmt: skip
         out = []
         append = out.append
         idle_lines = self._idle_lines
@@ -606,9 +620,12 @@ class _Renderer:
                 if (
                     cached is not None
                     and cached[1] is cmdlines.get(row[1])
-                    and refresh - cached[2] < _IOPRIO_EVERY
+                    and (not renamed or row[1] not in renamed)
                 ):
-                    reuse[row[0]] = cached
+                    if refresh - cached[2] < _IOPRIO_EVERY:
+                        reuse[row[0]] = cached
+                    else:
+                        renew[row[0]] = cached
                 continue
             append((_thread_figures(row), row))
         return out
@@ -660,8 +677,8 @@ class _Renderer:
         zero_pct = format_percent(0.0)
         span0 = dt
         quick = self._quick_idle()
-        reuse = self._reuse
-        fresh_idle: dict[int, tuple[str, str | None, int]] = {}
+        reuse, renew = self._reuse, self._renew
+        fresh_idle: dict[int, _IdleLine] = {}
         cmdlines = snap.cmdlines
         for figures, row in pairs:
             if quick and figures == _ZERO5 and not row[6]:
@@ -670,10 +687,17 @@ class _Renderer:
                 tid = row[0]
                 cached = reuse.get(tid)
                 if cached is None:
-                    line = self._line(
-                        row, prio(row), zero, zero, off, span0, zero_pct, snap, leaders
-                    )
-                    cached = (line, cmdlines.get(row[1]), self.refreshes)
+                    # Its priority is read again; the line is made again only if it or the
+                    # command text (the leader's name may have changed) differ.
+                    prio_text, command_text = prio(row), command(row, snap, leaders)
+                    old = renew.get(tid)
+                    if old is not None and old[3] == prio_text and old[4] == command_text:
+                        line = old[0]
+                    else:
+                        line = self._line(
+                            row, prio_text, zero, zero, off, span0, zero_pct, command_text
+                        )
+                    cached = (line, cmdlines.get(row[1]), self.refreshes, prio_text, command_text)
                 fresh_idle[tid] = cached
                 lines.append(stamp + cached[0] if stamp else cached[0])
                 continue
@@ -715,14 +739,13 @@ class _Renderer:
         off: bool,
         span: float | None,
         zero_pct: str,
-        snap: Any,
-        leaders: dict[int, str],
+        command: str,
     ) -> str:
         """The line of a thread that did nothing in the interval (without the timestamp)."""
         swapin = io = NA if off or not span else zero_pct
         return (
             f"{row.tid:>{self.width}d} {prio:>4} {self.user(row.uid)[:8]:<8} "
-            f"{read:>11} {write:>11} {swapin:>7} {io:>7} {self._command(row, snap, leaders)}"
+            f"{read:>11} {write:>11} {swapin:>7} {io:>7} {command}"
         )
 
     def _json(
