@@ -210,33 +210,40 @@ _FAST_HDR = struct.Struct("=IHHIIBBHHHHHIHH")
 _FAST_LEN = _FAST_HDR.size  # 36
 
 
-def decode_reply_fast(buf: Buffer, n: int, family_id: int) -> TaskStats | None:
-    """Decode a single PID/TGID reply of the usual shape, or return None to use the slow path.
+SlotReply = tuple[int, int, int, TaskStats]
+_unpack_fast_hdr = _FAST_HDR.unpack_from
+_AGGR_TYPES = (abi.TASKSTATS_TYPE_AGGR_PID, abi.TASKSTATS_TYPE_AGGR_TGID)
 
-    Returns None for anything else (errors, padding attributes, several messages), so the caller
-    falls back to decode_datagram, which handles every case.
-    """
+
+def _usual_reply(buf: Buffer, at: int, n: int, family_id: int) -> SlotReply | None:
+    """(seq, portid, task id, record) of the n-byte datagram at ``at`` when it is a single
+    PID/TGID reply of the usual shape, else None."""
     if n < _FAST_LEN:
         return None
-    (n_len, n_type, _f, _seq, _pid, cmd, _v, _r, aggr_len, aggr_type, id_len, _id_type, _id,
-     st_len, st_type) = _FAST_HDR.unpack_from(buf, 0)  # fmt: skip
+    (n_len, n_type, _f, seq, portid, cmd, _v, _r, aggr_len, aggr_type, id_len, _id_type,
+     task_id, st_len, st_type) = _unpack_fast_hdr(buf, at)  # fmt: skip
     if (
         n_type != family_id
         or n_len != n
         or cmd != abi.TASKSTATS_CMD_NEW
-        or aggr_type not in (abi.TASKSTATS_TYPE_AGGR_PID, abi.TASKSTATS_TYPE_AGGR_TGID)
+        or aggr_type not in _AGGR_TYPES
         or id_len != 8
         or st_type != abi.TASKSTATS_TYPE_STATS
         or aggr_len != n - 20
         or 32 + st_len > n
     ):
         return None
-    return decode_taskstats(buf, _FAST_LEN, st_len - 4)
+    return seq, portid, task_id, decode_taskstats(buf, at + _FAST_LEN, st_len - 4)
 
 
-_AGGR_TYPES = (abi.TASKSTATS_TYPE_AGGR_PID, abi.TASKSTATS_TYPE_AGGR_TGID)
-_unpack_fast_hdr = _FAST_HDR.unpack_from
-SlotReply = tuple[int, int, int, TaskStats]
+def decode_reply_fast(buf: Buffer, n: int, family_id: int) -> TaskStats | None:
+    """Decode a single PID/TGID reply of the usual shape, or return None to use the slow path.
+
+    Returns None for anything else (errors, padding attributes, several messages), so the caller
+    falls back to decode_datagram, which handles every case.
+    """
+    reply = _usual_reply(buf, 0, n, family_id)
+    return None if reply is None else reply[3]
 
 
 def decode_reply_slots(
@@ -250,26 +257,10 @@ def decode_reply_slots(
     """
     replies: list[SlotReply] = []
     others: list[int] = []
-    new_cmd, stats_type = abi.TASKSTATS_CMD_NEW, abi.TASKSTATS_TYPE_STATS
     for index, (n, cut) in enumerate(slots):
-        at = index * stride
-        if cut or n < _FAST_LEN:
+        reply = None if cut else _usual_reply(buf, index * stride, n, family_id)
+        if reply is None:
             others.append(index)
-            continue
-        (n_len, n_type, _f, seq, portid, cmd, _v, _r, aggr_len, aggr_type, id_len, _id_type,
-         task_id, st_len, st_type) = _unpack_fast_hdr(buf, at)  # fmt: skip
-        if (
-            n_type != family_id
-            or n_len != n
-            or cmd != new_cmd
-            or aggr_type not in _AGGR_TYPES
-            or id_len != 8
-            or st_type != stats_type
-            or aggr_len != n - 20
-            or 32 + st_len > n
-        ):
-            others.append(index)
-            continue
-        record = decode_taskstats(buf, at + _FAST_LEN, st_len - 4)
-        replies.append((seq, portid, task_id, record))
+        else:
+            replies.append(reply)
     return replies, others
