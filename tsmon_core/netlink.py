@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from . import abi
 from .decode import (
+    Buffer,
     CgroupstatsMessage,
     ErrorReply,
     decode_datagram,
@@ -337,24 +338,38 @@ class TaskstatsSocket:
                         cut_ids.append(chunk[seq - seq0])
                         pending -= 1
                     continue
-                for reply in decode_datagram(view[at : at + nbytes], fam):
-                    index = reply.seq - seq0
-                    if not 0 <= index < n:
-                        continue
-                    if isinstance(reply, ErrorReply):
-                        if reply.errno:  # NETLINK_CAP_ACK: no ACKs were asked for
-                            errors[chunk[index]] = reply.errno
-                            pending -= 1
-                    elif isinstance(reply, TaskstatsMessage) and reply.portid == portid:
-                        stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
-                        if stats is not None:
-                            found[chunk[index]] = stats
-                            pending -= 1
+                pending -= self._file_replies(view[at : at + nbytes], chunk, seq0, found, errors)
         if cut_ids:
             from .mmsg import DatagramReader
 
             self._datagrams = DatagramReader(self._sock, 1, _BUF_SIZE, native=False)
             self._exchange(attr, cut_ids, found, errors)
+
+    def _file_replies(
+        self,
+        data: Buffer,
+        chunk: list[int],
+        seq0: int,
+        found: dict[int, TaskStats],
+        errors: dict[int, int],
+    ) -> int:
+        """File the replies of one datagram (any shape) to the requests of ``chunk`` (sequence
+        numbers from ``seq0``); returns how many requests they answered."""
+        answered = 0
+        for reply in decode_datagram(data, self.family_id):
+            index = reply.seq - seq0
+            if not 0 <= index < len(chunk):
+                continue
+            if isinstance(reply, ErrorReply):
+                if reply.errno:  # NETLINK_CAP_ACK: no ACKs were asked for
+                    errors[chunk[index]] = reply.errno
+                    answered += 1
+            elif isinstance(reply, TaskstatsMessage) and reply.portid == self.portid:
+                stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
+                if stats is not None:
+                    found[chunk[index]] = stats
+                    answered += 1
+        return answered
 
     def _open_datagrams(self) -> DatagramReader:
         """The reader of query replies: up to a batch of them per system call."""
@@ -382,16 +397,7 @@ class TaskstatsSocket:
                 if exc.errno == errno.ENOBUFS:
                     continue
                 raise
-            for reply in decode_datagram(self._view[:nbytes], self.family_id):
-                index = reply.seq - seq0
-                if not 0 <= index < len(chunk):
-                    continue
-                if isinstance(reply, ErrorReply) and reply.errno:
-                    errors[chunk[index]] = reply.errno
-                elif isinstance(reply, TaskstatsMessage) and reply.portid == self.portid:
-                    stats = reply.pid_stats if reply.pid_stats is not None else reply.tgid_stats
-                    if stats is not None:
-                        found[chunk[index]] = stats
+            self._file_replies(self._view[:nbytes], chunk, seq0, found, errors)
         for task_id in chunk:
             if task_id not in found and task_id not in errors:
                 self._exchange(attr, [task_id], found, errors)
