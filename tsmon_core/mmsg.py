@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import socket
 import struct
@@ -50,8 +51,9 @@ _MMSG_RESULT = struct.Struct(
 )
 
 
-def _libc_recvmmsg() -> Callable[..., int] | None:
-    """libc's recvmmsg, or None where the C library lacks it."""
+@functools.cache
+def _recvmmsg() -> Callable[..., int] | None:
+    """libc's recvmmsg, or None where the C library lacks it (looked up once)."""
     try:
         func: Any = ctypes.CDLL(None, use_errno=True).recvmmsg
     except (OSError, AttributeError):
@@ -59,17 +61,6 @@ def _libc_recvmmsg() -> Callable[..., int] | None:
     func.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
     func.restype = ctypes.c_int
     return func  # type: ignore[no-any-return]
-
-
-_RECVMMSG: Callable[..., int] | None = None
-_LOOKED_UP = False
-
-
-def _recvmmsg() -> Callable[..., int] | None:
-    global _RECVMMSG, _LOOKED_UP
-    if not _LOOKED_UP:
-        _RECVMMSG, _LOOKED_UP = _libc_recvmmsg(), True
-    return _RECVMMSG
 
 
 class DatagramReader:
@@ -82,7 +73,7 @@ class DatagramReader:
     """
 
     def __init__(
-        self, sock: socket.socket, slots: int, slot_size: int = 8192, *, native: bool = True
+        self, sock: socket.socket, slots: int, slot_size: int, *, native: bool = True
     ) -> None:
         self.sock = sock
         self.slots = max(1, slots)
