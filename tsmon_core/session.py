@@ -447,15 +447,11 @@ class SessionWriter:
         # The previous frame's tids and (tid, tgid) pairs as C arrays: compared with the next
         # frame's at memcmp speed (its own int objects would be cold in the CPU caches).
         self._order = array("q")
+        self._tg_flat = array("q")
         # The start-time fields of the last frame's records, in its order (see _start_columns)
         self._starts: list[array[int]] | None = None
         self._starts_class: type[TaskStats] | None = None
-        self._tg_flat = array("q")
-        # The last frame's tgids in its tasks' order, when its tgids were listed in that order:
-        # a quiet refresh then compares tgids alone.
-        self._tg_values: array[int] | None = None
         self._cmd: dict[int, str] = {}
-        # tid -> its record with wildcard clock fields (see _Clock.templates)
         # tid -> its record with every clock field a wildcard (see _Clock.template)
         self._tmpl: dict[int, TaskStats] = {}
         self._frag: dict[int, list[str | int]] = {}  # tid -> keyframe JSON with clock slots
@@ -643,8 +639,7 @@ class SessionWriter:
                         self._forget(tid)
                         texts.append(_DUMPS([tid, *values(rec)]))
                         continue
-                    else:
-                        self._template(tid, rec, clock)  # never seen: assume it sleeps
+                    self._template(tid, rec, clock)  # never seen: assume it sleeps
                 parts = frag.get(tid) or self._fragment(tid, rec, clock)
                 texts.append(
                     f"[{tid},"
@@ -657,7 +652,6 @@ class SessionWriter:
         self._recs = dict(frame.tasks)
         self._order = array("q", tids)
         self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
-        self._tg_values = None
         return "[" + ",".join(texts) + "]"
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
@@ -803,13 +797,20 @@ class SessionWriter:
                     before = t
             body["a"] = after
         tgids = frame.tgids
-        tg_values = array("q", tgids.values()) if list(tgids) == tids else None
-        same_groups = unchanged and tg_values is not None and tg_values == self._tg_values
-        self._tg_values = tg_values
-        if same_groups:
-            pass  # the same tids in the same order, each in the same group as before
-        elif (tg_flat := array("q", chain.from_iterable(tgids.items()))) != self._tg_flat:
-            pairs = self._tg_flat.tolist()
+        old_flat = self._tg_flat
+        # A quiet refresh: the same tids in the same order, listed so in both frames' tgids,
+        # each in the same group as before (the tgids compared alone).
+        same_groups = (
+            unchanged
+            and list(tgids) == tids
+            and old_flat[0::2] == order
+            and array("q", tgids.values()) == old_flat[1::2]
+        )
+        if (
+            not same_groups
+            and (tg_flat := array("q", chain.from_iterable(tgids.items()))) != old_flat
+        ):
+            pairs = old_flat.tolist()
             old_tg = dict(zip(pairs[0::2], pairs[1::2], strict=True))
             # (tid, tgid) pairs new or changed, and tids no longer listed
             regrouped = list(filterfalse(old_tg.items().__contains__, tgids.items()))
