@@ -40,6 +40,8 @@ class TaskStats(tuple):  # type: ignore[type-arg]
     layout: ClassVar[abi.Layout]
     unknown_version: ClassVar[bool] = False
     """True when ``version`` is newer than tsmon knows: only the known prefix was decoded."""
+    positions: ClassVar[dict[str, int]]
+    """Each field's place in the tuple (a timespec takes two places: seconds, then ns)."""
 
     version: int | None
     ac_exitcode: int | None
@@ -191,11 +193,16 @@ def _timespec_getter(index: int) -> Callable[[tuple[Any, ...]], int]:
 
 
 def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
-    namespace: dict[str, object] = {"__slots__": (), "layout": layout, "unknown_version": unknown}
+    positions: dict[str, int] = {}
+    namespace: dict[str, object] = {
+        "__slots__": (),
+        "layout": layout,
+        "unknown_version": unknown,
+        "positions": positions,
+    }
     index = 0
-    present = set()
     for name, code, _ in layout.fields:
-        present.add(name)
+        positions[name] = index
         if code == "32s":
             namespace[name] = property(_comm_getter(index))
         elif code == "T":
@@ -205,7 +212,7 @@ def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
             namespace[name] = property(itemgetter(index))
         index += 1
     for name in abi.RECORD_FIELDS:
-        if name not in present:
+        if name not in positions:
             namespace[name] = None
     suffix = "Newer" if unknown else ""
     return type(f"TaskStatsV{layout.version}{suffix}", (TaskStats,), namespace)

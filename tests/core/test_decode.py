@@ -65,6 +65,20 @@ def test_fields_a_version_lacks_are_none(version: int) -> None:
     assert not record.unknown_version
 
 
+@pytest.mark.parametrize("version", range(1, 18))
+def test_positions_say_where_each_field_sits_in_the_tuple(version: int) -> None:
+    values = {name: 1000 + i for i, name in enumerate(abi.LAYOUTS[version].names)}
+    values.pop("version")
+    record = TaskStats.from_fields(version, **{
+        k: v for k, v in values.items() if k != "ac_comm" and not k.endswith("_max_ts")
+    })  # fmt: skip
+    positions = type(record).positions
+    assert set(positions) == set(abi.LAYOUTS[version].names)
+    for name, at in positions.items():
+        if name not in ("ac_comm", "version") and not name.endswith("_max_ts"):
+            assert record[at] == getattr(record, name) == values[name], name
+
+
 def test_ac_nice_is_signed() -> None:
     record = TaskStats.from_fields(16, ac_nice=-20)
     assert decode.decode_taskstats(encode.encode_taskstats(record)).ac_nice == -20

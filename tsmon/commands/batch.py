@@ -9,6 +9,7 @@ adds any metric of ``tsmon_core.metrics`` before COMMAND.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import os
@@ -297,48 +298,34 @@ _FIGURE_FIELDS = (
     "swapin_delay_total",
     "blkio_delay_total",
 )
-_getters: dict[type, Callable[[Any], tuple[int, ...]]] = {}
+_IDENTITY_FIELDS = (*_FIGURE_FIELDS, "ac_uid", "ac_comm", "ac_nice", "ac_sched")
 
 
+@functools.cache
+def _fields_getter(klass: type, names: tuple[str, ...]) -> Callable[[Any], Any] | None:
+    """One C-level call reading ``names`` from a record of ``klass`` (None if it lacks one)."""
+    positions = klass.positions  # type: ignore[attr-defined]
+    if not all(n in positions for n in names):
+        return None
+    return operator.itemgetter(*(positions[n] for n in names))
+
+
+@functools.cache
 def _getter(klass: type) -> Callable[[Any], tuple[int, ...]]:
     """One C-level call reading the five figures of a record class (0 for absent fields)."""
-    getter = _getters.get(klass)
+    getter = _fields_getter(klass, _FIGURE_FIELDS)
     if getter is None:
-        index: dict[str, int] = {}
-        position = 0
-        for name, code, _ in klass.layout.fields:  # type: ignore[attr-defined]
-            index[name] = position
-            position += 2 if code == "T" else 1
-        if all(name in index for name in _FIGURE_FIELDS):
-            getter = operator.itemgetter(*(index[name] for name in _FIGURE_FIELDS))
-        else:
 
-            def getter(record: Any) -> tuple[int, ...]:
-                return tuple(getattr(record, name) or 0 for name in _FIGURE_FIELDS)
+        def getter(record: Any) -> tuple[int, ...]:
+            return tuple(getattr(record, name) or 0 for name in _FIGURE_FIELDS)
 
-        _getters[klass] = getter
     return getter
-
-
-_IDENTITY_FIELDS = (*_FIGURE_FIELDS, "ac_uid", "ac_comm", "ac_nice", "ac_sched")
-_identity_getters: dict[type, Callable[[Any], Any] | None] = {}
 
 
 def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
     """One C-level call reading the five figures plus what an idle thread's line shows
     (owner, name, nice, policy): equal for two records = nothing to redraw."""
-    if klass not in _identity_getters:
-        index: dict[str, int] = {}
-        position = 0
-        for name, code, _ in klass.layout.fields:  # type: ignore[attr-defined]
-            index[name] = position
-            position += 2 if code == "T" else 1
-        _identity_getters[klass] = (
-            operator.itemgetter(*(index[n] for n in _IDENTITY_FIELDS))
-            if all(n in index for n in _IDENTITY_FIELDS)
-            else None
-        )
-    return _identity_getters[klass]
+    return _fields_getter(klass, _IDENTITY_FIELDS)
 
 
 _NEVER = (object(),) * 512  # a stand-in previous record equal to no record
