@@ -87,8 +87,7 @@ class TaskTable(VirtualTable[Any]):
             TableColumn(s.key, s.header(self.ctx), s.width, right=not s.text, flex=s.flex)
             for s in self._specs
         ]
-        text = COLUMNS[self.sort_key].text
-        self.set_columns(columns, self.sort_key, descending=text == self.reverse)
+        self.set_columns(columns, self.sort_key, descending=self._descending())
 
     def sorted_rows(self, snapshot: Snapshot) -> list[Any]:
         """The snapshot's rows after the filter and the only-active toggle, in sort order."""
@@ -103,11 +102,13 @@ class TaskTable(VirtualTable[Any]):
         needle = self.filter_text.strip().lower()
         if needle:
             rows = [r for r in rows if row_matches(r, needle, ctx)]
-        spec = COLUMNS[self.sort_key]
-        descending = (not spec.text) != self.reverse  # numbers biggest first, text A..Z; r flips
-        keys = sort_values(spec, rows, ctx)  # ties keep the snapshot's (task-id) order
-        order = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
+        keys = sort_values(COLUMNS[self.sort_key], rows, ctx)  # ties keep task-id order
+        order = sorted(range(len(rows)), key=keys.__getitem__, reverse=self._descending())
         return [rows[i] for i in order]
+
+    def _descending(self) -> bool:
+        """Whether rows sort biggest first: numbers do, text goes A..Z; r flips either."""
+        return COLUMNS[self.sort_key].text == self.reverse
 
     def _by_tid(self, snapshot: Snapshot) -> Sequence[Any]:
         """The snapshot's rows in task-id order (ties of any sort keep it); once per snapshot."""
