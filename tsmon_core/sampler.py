@@ -539,12 +539,12 @@ class Sampler:
         new_row = tuple.__new__
         heard = self._exited
         tasks = frame.tasks
+        shown = tasks  # the listed tasks less zombies whose exit was already reported
         if heard and not heard.keys().isdisjoint(tasks):
-            # A zombie not yet reaped: its exit was reported when it was heard.
             zombies = {t for t, st in heard.items() if t in tasks and _same_task(st, tasks[t])}
-            tasks = {t: st for t, st in tasks.items() if t not in zombies}
-        tids = list(tasks)
-        news = list(tasks.values())
+            shown = {t: st for t, st in tasks.items() if t not in zombies}
+        tids = list(shown)
+        news = list(shown.values())
         olds = list(map(known.get, tids))
         # The usual case, a comprehension: a task seen before, with the same start time (give
         # or take the kernel's second of jitter) and no younger than before.
@@ -592,7 +592,6 @@ class Sampler:
         missing = {tid: known[tid] for tid in gone}
         self._missing = missing
         fresh.update(missing)
-        tasks = frame.tasks
         self._exited = {tid: st for tid, st in heard.items() if tid in tasks}
         self._exited.update((event.tid, event.stats) for event in frame.exits)
         self._known = fresh
