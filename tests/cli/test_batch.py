@@ -375,7 +375,22 @@ def test_formatters_follow_iotop_and_getdelays() -> None:
     assert f.user_name(0) == "root" and f.user_name(None) == "N/A"
 
 
-def test_idle_lines_reused_are_the_lines_rendered_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+_PLAIN = batch_module._Options(
+    iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
+    kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
+    as_json=False,
+)  # fmt: skip
+
+
+def _quick_and_careful(backend: Any) -> tuple[Any, Any]:
+    """Two renderers of plain ``tsmon batch`` output: one reusing idle lines, one not."""
+    quick = batch_module._Renderer(backend, _PLAIN)
+    careful = batch_module._Renderer(backend, _PLAIN)
+    careful._quick_idle = lambda: False
+    return quick, careful
+
+
+def test_idle_lines_reused_are_the_lines_rendered_afresh() -> None:
     """The quick path (idle threads found list-wise, their lines reused) prints what the
     careful path prints, refresh after refresh, on a churning simulated machine."""
     from tsmon_core.backends.sim import SimulatedBackend
@@ -383,14 +398,7 @@ def test_idle_lines_reused_are_the_lines_rendered_afresh(monkeypatch: pytest.Mon
 
     sim = SimulatedBackend(seed=9, tasks=400, clock="virtual", churn=0.5)
     sampler = Sampler(sim)
-    opts = batch_module._Options(
-        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
-        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
-        as_json=False,
-    )  # fmt: skip
-    quick = batch_module._Renderer(sim, opts)
-    careful = batch_module._Renderer(sim, opts)
-    monkeypatch.setattr(careful, "_quick_idle", lambda: False)
+    quick, careful = _quick_and_careful(sim)
     idle_seen = renewed = 0
     for _ in range(14):
         sim.advance(0.5)
@@ -420,14 +428,7 @@ def test_a_leader_renamed_shows_in_its_idle_threads_lines_at_once(renamed_at: in
 
     backend = Renaming()
     sampler = Sampler(backend, listen=False)  # type: ignore[arg-type]
-    opts = batch_module._Options(
-        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
-        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
-        as_json=False,
-    )  # fmt: skip
-    quick = batch_module._Renderer(backend, opts)
-    careful = batch_module._Renderer(backend, opts)
-    careful._quick_idle = lambda: False  # type: ignore[method-assign]
+    quick, careful = _quick_and_careful(backend)
     sampler.poll()
     thread_lines = set()
     for _ in range(12):
@@ -449,12 +450,7 @@ def test_an_idle_thread_given_another_io_priority_shows_it_when_read_again(
 
     sim = SimulatedBackend(seed=2, tasks=40, clock="virtual", churn=0.0)
     sampler = Sampler(sim)
-    opts = batch_module._Options(
-        iterations=None, delay=1.0, only=False, processes=False, accumulated=False,
-        kilobytes=False, timestamps=False, quiet=0, pids=frozenset(), uids=None, columns=[],
-        as_json=False,
-    )  # fmt: skip
-    renderer = batch_module._Renderer(sim, opts)
+    renderer = batch_module._Renderer(sim, _PLAIN)
     refresh = [0]
 
     def ioprio(tid: int) -> int:  # best-effort 4, then idle for everyone (ionice -c3)
