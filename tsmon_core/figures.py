@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .metrics import METRICS, Metric
-
-if TYPE_CHECKING:
-    from .sampler import TaskRow
+from .sampler import TaskRow, row_field
 
 __all__ = ["ThreadColumns", "thread_amounts", "thread_values"]
 
 _NS_PER_S = 1_000_000_000
-_STATS, _PREV, _BASE, _BORN, _DT, _T_MONO, _SEEN = map(itemgetter, (2, 3, 4, 5, 7, 8, 9))
+_STATS, _PREV, _BASE, _BORN, _DT, _T_MONO, _SEEN = map(
+    row_field, ("stats", "prev", "base", "born", "dt", "t_mono", "seen")
+)
 # Stand-in baselines: every field getter reads 0 from the first (the whole count is the
 # growth); nothing is ever >= what it reads from the second (no figure).
 _ZERO = (0,) * 512

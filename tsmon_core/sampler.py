@@ -13,16 +13,26 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .errors import ListenerOverflowError, TsmonError
-from .figures import ThreadColumns
 from .metrics import COUNTER_FIELDS, METRICS, Metric
 from .model import CgroupStats, ExitEvent, TaskStats
 
-__all__ = ["ExitRecord", "ProcessRow", "Sampler", "Snapshot", "TaskRow", "start_time"]
+if TYPE_CHECKING:
+    from .figures import ThreadColumns
+
+__all__ = [
+    "ExitRecord",
+    "ProcessRow",
+    "Sampler",
+    "Snapshot",
+    "TaskRow",
+    "row_field",
+    "start_time",
+]
 
 _NS_PER_S = 1_000_000_000
 _GAUGE_FIELDS = frozenset(m.field for m in METRICS.values() if m.kind == "gauge")
@@ -32,9 +42,6 @@ _INTERVAL: dict[str, tuple[Callable[[TaskStats], int | None], float]] = {
     for m in METRICS.values()
     if m.kind in ("rate", "percent")
 }
-
-
-_TGID, _STATS_OF = itemgetter(1), itemgetter(2)  # of a TaskRow
 
 
 def start_time(stats: TaskStats) -> int:
@@ -236,6 +243,16 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def row_field(name: str) -> Callable[[TaskRow], Any]:
+    """The C-level getter of one TaskRow field, for ``map`` over many rows."""
+    prop = TaskRow.__dict__[name]
+    assert isinstance(prop, property) and prop.fget is not None
+    return prop.fget
+
+
+_TGID, _STATS_OF = row_field("tgid"), row_field("stats")
 
 
 class ProcessRow(_Rates):
@@ -458,6 +475,8 @@ class Snapshot:
 
     def _thread_columns(self) -> ThreadColumns:
         if self._columns is None:
+            from .figures import ThreadColumns  # it reads TaskRow: imported once sampler is
+
             self._columns = ThreadColumns(self.threads)
         return self._columns
 

@@ -329,14 +329,15 @@ def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
 
 
 _NEVER = (object(),) * 512  # a stand-in previous record equal to no record
-_STATS, _PREV, _EXITED = operator.itemgetter(2), operator.itemgetter(3), operator.itemgetter(6)
 
 
 def _idle_flags(threads: Sequence[Any]) -> list[bool]:
     """Per thread: still alive, and its figures and what its line shows are as at the last
     refresh (compared list-wise when every record has one layout)."""
-    stats = list(map(_STATS, threads))
-    prevs = list(map(_PREV, threads))
+    from tsmon_core.sampler import row_field  # loaded with the sampler, not for --help
+
+    stats = list(map(row_field("stats"), threads))
+    prevs = list(map(row_field("prev"), threads))
     classes = set(map(type, stats))
     classes.update(map(type, filter(None, prevs)))
     getter = _identity_getter(classes.pop()) if len(classes) == 1 else None
@@ -347,7 +348,8 @@ def _idle_flags(threads: Sequence[Any]) -> list[bool]:
             for r, s, p in zip(threads, stats, prevs, strict=True)
         ]  # fmt: skip
     same = map(operator.eq, map(getter, stats), map(getter, [p or _NEVER for p in prevs]))
-    return [quiet and not gone for quiet, gone in zip(same, map(_EXITED, threads), strict=True)]
+    exited = map(row_field("exited"), threads)
+    return [quiet and not gone for quiet, gone in zip(same, exited, strict=True)]
 
 
 def _thread_figures(row: Any) -> tuple[int, ...]:
