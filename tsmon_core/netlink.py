@@ -342,6 +342,7 @@ class TaskstatsSocket:
         if cut_ids:
             from .mmsg import DatagramReader
 
+            reader.close()
             self._datagrams = DatagramReader(self._sock, 1, _BUF_SIZE, native=False)
             self._exchange(attr, cut_ids, found, errors)
 
