@@ -339,9 +339,9 @@ def build_cgroup_rows(
             counts = [0, 0, 0, 0, 0]
             member_rows = []
             for tid in tids:
-                state = states.get(tid, "?")
-                if state == "?":
-                    state = states[tid] = _task_state(tid)
+                if tid not in states:
+                    states[tid] = _task_state(tid)
+                state = states[tid]
                 if state is None:
                     continue
                 idx = _STATE_INDEX.get(state)
