@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ..errors import CgroupPathError, ListenerOverflowError, PermissionDeniedError
 from ..model import CgroupStats, ExitEvent, TaskStats
 from ..netlink import DEFAULT_BATCH, DEFAULT_LISTENER_RCVBUF, ExitListenerSocket, TaskstatsSocket
+from ..tasklist import ThreadLister, list_threads
 from . import BackendInfo, ExitListener, RawFrame
 
 __all__ = ["NetlinkBackend", "possible_cpus"]
@@ -58,6 +59,7 @@ class NetlinkBackend:
             hostname=uname.nodename,
         )
         self._known_tgids: set[int] = set()
+        self._lister = ThreadLister()
 
     @property
     def info(self) -> BackendInfo:
@@ -87,17 +89,7 @@ class NetlinkBackend:
 
     def list_tasks(self) -> dict[int, int]:
         """Every live thread, tid -> tgid, from /proc/*/task (vanishing entries are skipped)."""
-        tasks: dict[int, int] = {}
-        listdir = os.listdir
-        for name in listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                tids = listdir(f"/proc/{name}/task")
-            except OSError:
-                continue  # exited since /proc was listed
-            tasks.update(dict.fromkeys(map(int, tids), int(name)))
-        return tasks
+        return list_threads()
 
     def cgroup_stats(self, path: str) -> CgroupStats:
         """Task-state counts of a cgroup v1 directory.
@@ -136,9 +128,11 @@ class NetlinkBackend:
         ``tgids`` holds the threads that answered; exits are drained after the queries, so a
         thread that vanished in between shows up there.
         """
-        listed = self.list_tasks()
+        listed, reused = self._lister.list()
         t_mono, t_wall = time.monotonic(), time.time()
         tasks = self._sock.query_many(list(listed))
+        if reused:
+            self._confirm(listed, reused, tasks)
         tgids = {tid: listed[tid] for tid in tasks}
         exits: list[ExitEvent] = []
         lost = 0
@@ -159,6 +153,21 @@ class NetlinkBackend:
         self._known_tgids = groups
         stats = {path: self.cgroup_stats(path) for path in cgroups}
         return RawFrame(t_mono, t_wall, tasks, tgids, exits, lost, cmdlines, stats)
+
+    def _confirm(
+        self, listed: dict[int, int], reused: set[int], tasks: dict[int, TaskStats]
+    ) -> None:
+        """Relist and query the processes whose reused listing named a thread that is gone:
+        with the same count, others came (updates ``listed`` and ``tasks`` in place)."""
+        stale = {listed[tid] for tid in listed.keys() - tasks.keys()} & reused
+        if not stale:
+            return
+        fresh = self._lister.relist(stale)
+        for tid in [t for t, g in listed.items() if g in stale and t not in fresh]:
+            del listed[tid]
+            tasks.pop(tid, None)
+        listed.update(fresh)
+        tasks.update(self._sock.query_many([t for t in fresh if t not in tasks]))
 
     def cmdline(self, tgid: int) -> str | None:
         """The command line of a process, or None when it is gone or has none (kernel threads)."""
