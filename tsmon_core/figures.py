@@ -10,7 +10,7 @@ class), so a snapshot gathers it once for all its columns.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .metrics import METRICS, Metric
@@ -26,6 +26,16 @@ _STATS, _PREV, _BASE, _BORN, _DT, _T_MONO, _SEEN = map(
 # growth); nothing is ever >= what it reads from the second (no figure).
 _ZERO = (0,) * 512
 _NEVER = (float("inf"),) * 512
+
+
+class _ZeroCounters:
+    """The baseline of a thread born since tsmon started: every counter was 0."""
+
+    def __getattr__(self, name: str) -> int:
+        return 0
+
+
+_ZERO_COUNTERS = _ZeroCounters()
 
 
 def _none(_record: Any) -> None:
@@ -55,19 +65,15 @@ class ThreadColumns:
         self._klass: type | None = classes.pop() if len(classes) == 1 else None
 
     def _bases(self) -> list[Any]:
-        """Each row's accumulation baseline: its first record, else zero (all since birth)."""
+        """Each row's accumulation baseline: its first counters, else zero (all since birth)."""
         if self._accum_base is None:
-            self._accum_base = [_ZERO if b is None else b for b in map(_BASE, self.rows)]
+            self._accum_base = [_ZERO_COUNTERS if b is None else b for b in map(_BASE, self.rows)]
         return self._accum_base
 
-    def getter(self, name: str, accumulated: bool) -> Callable[[Any], Any] | None:
-        """The field getter shared by every record and baseline, or None (several layouts)."""
+    def getter(self, name: str) -> Callable[[Any], Any] | None:
+        """The field getter shared by every record and interval baseline, or None (several
+        layouts)."""
         klass = self._klass
-        if accumulated and klass is not None:
-            classes = {klass, *map(type, map(_BASE, self.rows))}
-            classes.discard(type(None))
-            if len(classes) != 1:
-                klass = None
         if klass is None:
             return None
         prop = klass.__dict__.get(name)
@@ -79,15 +85,20 @@ class ThreadColumns:
 
     def amounts(self, field: str, accumulated: bool = False) -> list[int | None]:
         """Each row's ``delta(field)``, or ``accum(field)`` when accumulated."""
-        get = self.getter(field, accumulated)
+        get = self.getter(field)
         if get is None:  # records of several layouts: row by row
             return [r.accum(field) if accumulated else r.delta(field) for r in self.rows]
         if get is _none:
             return [None] * len(self.rows)
-        bases = self._bases() if accumulated else self._since
+        if accumulated:  # baselines are read by name: packed counters, or whole records
+            bases = map(attrgetter(field), self._bases())
+            return [
+                None if v is None or n < v else n - v
+                for n, v in zip(map(get, self.stats), bases, strict=True)
+            ]
         return [
             n - v if n >= v else None
-            for n, v in zip(map(get, self.stats), map(get, bases), strict=True)
+            for n, v in zip(map(get, self.stats), map(get, self._since), strict=True)
         ]
 
     def values(self, metric: Metric | str, accumulated: bool = False) -> list[float | None]:
@@ -96,7 +107,7 @@ class ThreadColumns:
         rows = self.rows
         if not rows:
             return []
-        get = self.getter(m.field, accumulated and m.kind != "gauge")
+        get = self.getter(m.field)
         if get is None:
             return [r.value(m, accumulated) for r in rows]
         if m.kind == "gauge":

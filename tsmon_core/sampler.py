@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .abi import DELAY_KINDS
 from .backends import Backend, BackendInfo, ExitListener, RawFrame
+from .baseline import Baseline, baseline_of
 from .errors import ListenerOverflowError, TsmonError
 from .metrics import COUNTER_FIELDS, METRICS, Metric
 from .model import CgroupStats, ExitEvent, TaskStats
@@ -117,7 +118,8 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
         tid, tgid: thread and thread-group ids.
         stats: the record now (the final record for a thread that exited).
         prev: the record at the previous refresh; None when there is none to compare with.
-        base: the record when tsmon first saw the thread (None when it was born since).
+        base: the counters when tsmon first saw the thread (a Baseline, or any record); None
+            when it was born since.
         born: the thread started after the previous refresh (its whole life is in the delta).
         exited: the thread exited during the interval (from the exit listener).
         dt: seconds since the previous refresh (None for the first).
@@ -130,7 +132,7 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
     tgid: int = property(itemgetter(1))  # type: ignore[assignment]
     stats: TaskStats = property(itemgetter(2))  # type: ignore[assignment]
     prev: TaskStats | None = property(itemgetter(3))  # type: ignore[assignment]
-    base: TaskStats | None = property(itemgetter(4))  # type: ignore[assignment]
+    base: TaskStats | Baseline | None = property(itemgetter(4))  # type: ignore[assignment]
     born: bool = property(itemgetter(5))  # type: ignore[assignment]
     exited: bool = property(itemgetter(6))  # type: ignore[assignment]
     dt: float | None = property(itemgetter(7))  # type: ignore[assignment]
@@ -143,7 +145,7 @@ class TaskRow(tuple, _Rates):  # type: ignore[type-arg]
         tgid: int,
         stats: TaskStats,
         prev: TaskStats | None = None,
-        base: TaskStats | None = None,
+        base: TaskStats | Baseline | None = None,
         born: bool = False,
         exited: bool = False,
         dt: float | None = None,
@@ -556,6 +558,7 @@ class Sampler:
         tgids = frame.tgids
         exited_tids = {event.tid for event in frame.exits}
         new_row = tuple.__new__
+        base_of = baseline_of
         heard = self._exited
         tasks = frame.tasks
         shown = tasks  # the listed tasks less zombies whose exit was already reported
@@ -589,9 +592,9 @@ class Sampler:
                 )
                 continue
             tgid = stats.ac_tgid or tgids.get(tid, tid)
+            base = base_of(stats) if first else None
             made[i] = new_row(
-                TaskRow,
-                (tid, tgid, stats, None, stats if first else None, not first, False, dt, now, now),
+                TaskRow, (tid, tgid, stats, None, base, not first, False, dt, now, now)
             )
         rows = cast("list[TaskRow]", made)
         fresh = dict(zip(tids, rows, strict=True))

@@ -1,0 +1,76 @@
+"""What accumulated figures start from: a thread's counters when tsmon first saw it, packed.
+
+Every thread alive at tsmon's first refresh keeps this for as long as it lives. A whole
+record is about 1.7 KB of Python objects; the counters (``COUNTER_FIELDS``) packed as bytes
+are under 300 bytes, which at 10,000 threads is some 14 MB less.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any, ClassVar
+
+from .abi import RECORD_FIELDS
+from .metrics import COUNTER_FIELDS
+from .model import TaskStats
+
+__all__ = ["Baseline", "baseline_of"]
+
+
+class Baseline(bytes):
+    """The counters of one record, read by their field names; any other field, and a counter
+    the record's version lacks, reads as None."""
+
+    __slots__ = ()
+    fields: ClassVar[tuple[str, ...]]
+    _values: ClassVar[Callable[[TaskStats], Any]]
+    _struct: ClassVar[struct.Struct]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)}" for n in self.fields)
+        return f"Baseline({shown})"
+
+
+def _reader(unpack_from: Callable[[bytes, int], tuple[int]], offset: int) -> property:
+    def read(self: bytes) -> int:
+        return unpack_from(self, offset)[0]
+
+    return property(read)
+
+
+def _make_class(record_class: type[TaskStats]) -> type[Baseline]:
+    positions = record_class.positions
+    fields = tuple(name for name in COUNTER_FIELDS if name in positions)
+    codes = {name: code for name, code, _ in record_class.layout.fields}
+    layout = struct.Struct("=" + "".join(codes[name] for name in fields))
+    namespace: dict[str, object] = {
+        "__slots__": (),
+        "fields": fields,
+        "_struct": layout,
+        "_values": itemgetter(*(positions[n] for n in fields)) if len(fields) > 1 else None,
+    }
+    namespace.update(dict.fromkeys(RECORD_FIELDS))
+    offset = 0
+    for name in fields:
+        one = struct.Struct("=" + codes[name])
+        namespace[name] = _reader(one.unpack_from, offset)
+        offset += one.size
+    name = "Baseline" + record_class.__name__.removeprefix("TaskStats")
+    return type(name, (Baseline,), namespace)
+
+
+_CLASSES: dict[type[TaskStats], type[Baseline]] = {}
+
+
+def baseline_of(record: TaskStats) -> Baseline:
+    """The counters of ``record``, packed."""
+    klass = _CLASSES.get(type(record))
+    if klass is None:
+        klass = _CLASSES[type(record)] = _make_class(type(record))
+    if klass._values is None:  # one counter or none: the oldest layouts
+        values = tuple(getattr(record, n) for n in klass.fields)
+    else:
+        values = klass._values(record)
+    return bytes.__new__(klass, klass._struct.pack(*values))
