@@ -49,7 +49,7 @@ def _make_class(record_class: type[TaskStats]) -> type[Baseline]:
         "__slots__": (),
         "fields": fields,
         "_struct": layout,
-        "_values": itemgetter(*(positions[n] for n in fields)) if len(fields) > 1 else None,
+        "_values": itemgetter(*(positions[n] for n in fields)),  # v1 already has 8 counters
     }
     namespace.update(dict.fromkeys(RECORD_FIELDS))
     offset = 0
@@ -69,8 +69,4 @@ def baseline_of(record: TaskStats) -> Baseline:
     klass = _CLASSES.get(type(record))
     if klass is None:
         klass = _CLASSES[type(record)] = _make_class(type(record))
-    if klass._values is None:  # one counter or none: the oldest layouts
-        values = tuple(getattr(record, n) for n in klass.fields)
-    else:
-        values = klass._values(record)
-    return bytes.__new__(klass, klass._struct.pack(*values))
+    return bytes.__new__(klass, klass._struct.pack(*klass._values(record)))

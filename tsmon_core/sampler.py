@@ -558,7 +558,6 @@ class Sampler:
         tgids = frame.tgids
         exited_tids = {event.tid for event in frame.exits}
         new_row = tuple.__new__
-        base_of = baseline_of
         heard = self._exited
         tasks = frame.tasks
         shown = tasks  # the listed tasks less zombies whose exit was already reported
@@ -592,7 +591,7 @@ class Sampler:
                 )
                 continue
             tgid = stats.ac_tgid or tgids.get(tid, tid)
-            base = base_of(stats) if first else None
+            base = baseline_of(stats) if first else None
             made[i] = new_row(
                 TaskRow, (tid, tgid, stats, None, base, not first, False, dt, now, now)
             )

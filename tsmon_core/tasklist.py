@@ -17,17 +17,7 @@ __all__ = ["ThreadLister", "list_threads"]
 
 def list_threads(proc: str = "/proc") -> dict[int, int]:
     """Every live thread, tid -> tgid, listed afresh (vanishing entries are skipped)."""
-    tasks: dict[int, int] = {}
-    listdir = os.listdir
-    for name in listdir(proc):
-        if not name.isdigit():
-            continue
-        try:
-            tids = listdir(f"{proc}/{name}/task")
-        except OSError:
-            continue  # exited since /proc was listed
-        tasks.update(dict.fromkeys(map(int, tids), int(name)))
-    return tasks
+    return ThreadLister(proc).listing()[0]
 
 
 class ThreadLister:
@@ -39,32 +29,29 @@ class ThreadLister:
         # tgid -> (link count of /proc/PID/task when listed, its tids)
         self._groups: dict[int, tuple[int, list[int]]] = {}
 
-    def list(self) -> tuple[dict[int, int], set[int]]:
+    def listing(self) -> tuple[dict[int, int], set[int]]:
         """Every thread (tid -> tgid), and the tgids whose threads came from the last listing
         (to be confirmed by the caller: see ``relist``)."""
-        proc = self._proc
-        listdir, stat = os.listdir, os.stat
         last = self._groups
         groups: dict[int, tuple[int, list[int]]] = {}
         tasks: dict[int, int] = {}
         reused: set[int] = set()
-        for name in listdir(proc):
+        for name in os.listdir(self._proc):
             if not name.isdigit():
                 continue
             tgid = int(name)
-            path = f"{proc}/{name}/task"
+            known = last.get(tgid)
             try:
-                links = stat(path).st_nlink  # before listing: a change after it shows next time
-                known = last.get(tgid)
+                links = self._links(tgid)
                 if known is not None and known[0] == links:
-                    tids = known[1]
+                    group = known
                     reused.add(tgid)
                 else:
-                    tids = list(map(int, listdir(path)))
+                    group = (links, self._tids(tgid))
             except OSError:
                 continue  # exited since /proc was listed
-            groups[tgid] = (links, tids)
-            tasks.update(dict.fromkeys(tids, tgid))
+            groups[tgid] = group
+            tasks.update(dict.fromkeys(group[1], tgid))
         self._groups = groups
         return tasks, reused
 
@@ -72,13 +59,20 @@ class ThreadLister:
         """List these processes' threads afresh (a reused listing proved stale); tid -> tgid."""
         tasks: dict[int, int] = {}
         for tgid in tgids:
-            path = f"{self._proc}/{tgid}/task"
             try:
-                links = os.stat(path).st_nlink
-                tids = list(map(int, os.listdir(path)))
+                group = (self._links(tgid), self._tids(tgid))
             except OSError:
                 self._groups.pop(tgid, None)
                 continue
-            self._groups[tgid] = (links, tids)
-            tasks.update(dict.fromkeys(tids, tgid))
+            self._groups[tgid] = group
+            tasks.update(dict.fromkeys(group[1], tgid))
         return tasks
+
+    def _links(self, tgid: int) -> int:
+        """The link count of a process's task directory: 2 + its threads (taken before the
+        listing: a change after it shows at the next refresh)."""
+        return os.stat(f"{self._proc}/{tgid}/task").st_nlink
+
+    def _tids(self, tgid: int) -> list[int]:
+        """A process's thread ids, listed."""
+        return list(map(int, os.listdir(f"{self._proc}/{tgid}/task")))

@@ -98,28 +98,28 @@ def test_a_full_listing_names_every_thread_with_its_group() -> None:
 def test_a_process_keeping_its_thread_count_reuses_its_listing() -> None:
     lister = ThreadLister()
     with swapper() as (proc, _tids):
-        first, reused = lister.list()
+        first, reused = lister.listing()
         assert proc.pid not in reused  # never listed before
         assert {t for t, g in first.items() if g == proc.pid} == threads_of(proc.pid)
-        second, reused = lister.list()
+        second, reused = lister.listing()
         assert proc.pid in reused
         assert {t for t, g in second.items() if g == proc.pid} == threads_of(proc.pid)
         old, new = ask(proc, "swap")
         # Same count: the listing is reused, and is stale (the caller finds out by querying).
-        stale, reused = lister.list()
+        stale, reused = lister.listing()
         assert proc.pid in reused and old in stale and new not in stale
         fresh = lister.relist([proc.pid])
         assert set(fresh) == threads_of(proc.pid) and new in fresh and old not in fresh
-        again, reused = lister.list()
+        again, reused = lister.listing()
         assert new in again and old not in again and proc.pid in reused
 
 
 def test_a_process_that_gained_a_thread_is_listed_again() -> None:
     lister = ThreadLister()
     with swapper() as (proc, _tids):
-        lister.list()
+        lister.listing()
         (added,) = ask(proc, "add")
-        listed, reused = lister.list()
+        listed, reused = lister.listing()
         assert proc.pid not in reused
         assert listed[added] == proc.pid
 

@@ -128,7 +128,7 @@ class NetlinkBackend:
         ``tgids`` holds the threads that answered; exits are drained after the queries, so a
         thread that vanished in between shows up there.
         """
-        listed, reused = self._lister.list()
+        listed, reused = self._lister.listing()
         t_mono, t_wall = time.monotonic(), time.time()
         tasks = self._sock.query_many(list(listed))
         if reused:
