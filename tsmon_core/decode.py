@@ -7,9 +7,8 @@ input; nothing else escapes (no struct.error, IndexError or UnicodeError).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from . import abi
 from .errors import DecodeError, KernelError, error_from_errno
@@ -34,16 +33,15 @@ _I32 = struct.Struct("=i")
 _LATEST = abi.LAYOUTS[abi.LATEST_VERSION]
 _CLASSES = {version: layout_class(version, False) for version in abi.LAYOUTS}
 _NEWER = layout_class(abi.LATEST_VERSION, True)
-_Dispatch = tuple[type[TaskStats], int, Callable[[Buffer, int], tuple[Any, ...]]]
+_Dispatch = tuple[type[TaskStats], int]
 
 
 def _dispatch_entry(klass: type[TaskStats]) -> _Dispatch:
-    return klass, klass.layout.size, klass.layout.struct.unpack_from
+    return klass, klass.layout.size
 
 
 _DISPATCH: dict[int, _Dispatch] = {v: _dispatch_entry(k) for v, k in _CLASSES.items()}
 _unpack_u16 = _U16.unpack_from
-_new_tuple = tuple.__new__
 
 
 def decode_taskstats(payload: Buffer, offset: int = 0, length: int | None = None) -> TaskStats:
@@ -61,12 +59,12 @@ def decode_taskstats(payload: Buffer, offset: int = 0, length: int | None = None
     entry = _DISPATCH.get(version)
     if entry is None:
         entry = _dispatch_unusual(version, length)
-    klass, size, unpack_from = entry
+    klass, size = entry
     if length < size:
         raise DecodeError(
             f"taskstats v{version} payload is {length} bytes, shorter than its {size}"
         )
-    return _new_tuple(klass, unpack_from(payload, offset))
+    return klass(payload[offset : offset + size])
 
 
 def _dispatch_unusual(version: int, length: int) -> _Dispatch:

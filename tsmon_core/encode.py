@@ -35,7 +35,7 @@ def encode_taskstats(record: TaskStats, version: int | None = None) -> bytes:
             k: v for k, v in record.as_dict().items()
             if k != "version" and k in record_class(version).layout.names
         })  # fmt: skip
-    return record.layout.struct.pack(*record)
+    return bytes(record)
 
 
 def encode_cgroupstats(stats: CgroupStats) -> bytes:

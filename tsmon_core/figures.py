@@ -1,19 +1,21 @@
 """One metric for every thread row of a snapshot at once.
 
 The figures are those of ``TaskRow.value``, ``delta`` and ``accum``, computed list-wise: the
-record fields are read with ``map`` over the layout's own getters instead of a chain of
-method calls per row, which is what lets a view sort and paint 10,000 rows per refresh.
+record fields are read with ``map`` over C-level readers of the layout instead of a chain
+of method calls per row, which is what lets a view sort and paint 10,000 rows per refresh.
 ``ThreadColumns`` holds what every metric needs (the records, their baselines, the one record
 class), so a snapshot gathers it once for all its columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from .metrics import METRICS, Metric
+from .model import TaskStats, field_reader
 from .sampler import TaskRow, row_field
 
 __all__ = ["ThreadColumns", "thread_amounts", "thread_values"]
@@ -22,10 +24,7 @@ _NS_PER_S = 1_000_000_000
 _STATS, _PREV, _BASE, _BORN, _DT, _T_MONO, _SEEN = map(
     row_field, ("stats", "prev", "base", "born", "dt", "t_mono", "seen")
 )
-# Stand-in baselines: every field getter reads 0 from the first (the whole count is the
-# growth); nothing is ever >= what it reads from the second (no figure).
-_ZERO = (0,) * 512
-_NEVER = (float("inf"),) * 512
+_FIRST = itemgetter(0)
 
 
 class _ZeroCounters:
@@ -38,14 +37,25 @@ class _ZeroCounters:
 _ZERO_COUNTERS = _ZeroCounters()
 
 
-def _none(_record: Any) -> None:
-    return None
+Column = Callable[[Sequence[Any]], Iterable[Any]]
+"""Reads one field of many records of one class."""
+
+
+def _none(records: Sequence[Any]) -> Iterable[None]:
+    return repeat(None, len(records))
+
+
+def _column(read: Callable[[Any], tuple[Any, ...]]) -> Column:
+    def column(records: Sequence[Any]) -> Iterable[Any]:
+        return map(_FIRST, map(read, records))
+
+    return column
 
 
 class ThreadColumns:
     """What the figures of a list of thread rows are computed from, gathered once."""
 
-    __slots__ = ("_accum_base", "_klass", "_since", "dts", "rows", "stats")
+    __slots__ = ("_accum_base", "_klass", "_never", "_since", "dts", "rows", "stats")
 
     def __init__(self, rows: Sequence[TaskRow]) -> None:
         self.rows = rows
@@ -54,15 +64,21 @@ class ThreadColumns:
         prevs = list(map(_PREV, rows))
         # The interval's baseline of each row: its previous record, else zero for a thread
         # born during the interval (its whole life is the delta), else no figure.
-        self._since = [
-            p if p is not None else (_ZERO if born else _NEVER)
-            for p, born in zip(prevs, map(_BORN, rows), strict=True)
-        ]
-        self._accum_base: list[Any] | None = None
         classes = set(map(type, self.stats))
         classes.update(map(type, prevs))
         classes.discard(type(None))
-        self._klass: type | None = classes.pop() if len(classes) == 1 else None
+        self._klass: type[TaskStats] | None = classes.pop() if len(classes) == 1 else None
+        # A row without a previous record reads its baseline from a record of zeros: right
+        # for a thread born during the interval (its whole life is the delta); the others
+        # (``_never``) get no figure.
+        self._never: list[int] = []
+        self._since: list[Any] = prevs
+        if None in prevs:
+            zero = self._klass(bytes(self._klass.layout.size)) if self._klass else None
+            self._since = [zero if p is None else p for p in prevs]
+            born = list(map(_BORN, rows))
+            self._never = [i for i, p in enumerate(prevs) if p is None and not born[i]]
+        self._accum_base: list[Any] | None = None
 
     def _bases(self) -> list[Any]:
         """Each row's accumulation baseline: its first counters, else zero (all since birth)."""
@@ -70,36 +86,44 @@ class ThreadColumns:
             self._accum_base = [_ZERO_COUNTERS if b is None else b for b in map(_BASE, self.rows)]
         return self._accum_base
 
-    def getter(self, name: str) -> Callable[[Any], Any] | None:
-        """The field getter shared by every record and interval baseline, or None (several
-        layouts)."""
+    def column(self, name: str) -> Column | None:
+        """The reader of one numeric field shared by every record and interval baseline, or
+        None (several layouts, or not a plain number)."""
         klass = self._klass
         if klass is None:
             return None
-        prop = klass.__dict__.get(name)
-        if not isinstance(prop, property):
+        if name not in klass.offsets:
             return _none  # the struct version lacks the field
-        if not isinstance(prop.fget, itemgetter):
+        code = next(c for n, c, _ in klass.layout.fields if n == name)
+        if code in ("T", "32s"):
             return None  # a name or a timespec: not a plain number, row by row
-        return prop.fget
+        return _column(field_reader(klass.offsets[name], code))
+
+    def _no_figure(self, figures: list[Any]) -> list[Any]:
+        """``figures`` with None for the rows that have no interval baseline."""
+        for i in self._never:
+            figures[i] = None
+        return figures
 
     def amounts(self, field: str, accumulated: bool = False) -> list[int | None]:
         """Each row's ``delta(field)``, or ``accum(field)`` when accumulated."""
-        get = self.getter(field)
-        if get is None:  # records of several layouts: row by row
+        read = self.column(field)
+        if read is None:  # records of several layouts: row by row
             return [r.accum(field) if accumulated else r.delta(field) for r in self.rows]
-        if get is _none:
+        if read is _none:
             return [None] * len(self.rows)
         if accumulated:  # baselines are read by name: packed counters, or whole records
             bases = map(attrgetter(field), self._bases())
             return [
                 None if v is None or n < v else n - v
-                for n, v in zip(map(get, self.stats), bases, strict=True)
+                for n, v in zip(read(self.stats), bases, strict=True)
             ]
-        return [
-            n - v if n >= v else None
-            for n, v in zip(map(get, self.stats), map(get, self._since), strict=True)
-        ]
+        return self._no_figure(
+            [
+                n - v if n >= v else None
+                for n, v in zip(read(self.stats), read(self._since), strict=True)
+            ]
+        )
 
     def values(self, metric: Metric | str, accumulated: bool = False) -> list[float | None]:
         """Each row's ``value(metric, accumulated)``."""
@@ -107,11 +131,11 @@ class ThreadColumns:
         rows = self.rows
         if not rows:
             return []
-        get = self.getter(m.field)
-        if get is None:
+        read = self.column(m.field)
+        if read is None:
             return [r.value(m, accumulated) for r in rows]
         if m.kind == "gauge":
-            return list(map(get, self.stats))
+            return list(read(self.stats))
         if m.kind == "avg":
             amounts = self.amounts(m.field, accumulated)
             counts = self.amounts(m.count_field, accumulated)
@@ -119,7 +143,7 @@ class ThreadColumns:
                 (0.0 if a is not None else None) if not c or a is None else a / c
                 for a, c in zip(amounts, counts, strict=True)
             ]
-        if get is _none:
+        if read is _none:
             return [None] * len(rows)
         percent = m.kind == "percent"
         if accumulated:  # as _Rates.value: over the time since tsmon first saw each thread
@@ -141,10 +165,12 @@ class ThreadColumns:
             dt = next(iter(self.dts))
             if not dt:
                 return [None] * len(rows)
-            return [
-                (n - v) * scale / dt if n >= v else None
-                for n, v in zip(map(get, self.stats), map(get, self._since), strict=True)
-            ]
+            return self._no_figure(
+                [
+                    (n - v) * scale / dt if n >= v else None
+                    for n, v in zip(read(self.stats), read(self._since), strict=True)
+                ]
+            )
         return [
             a * scale / t if a is not None and t else None
             for a, t in zip(self.amounts(m.field), map(_DT, rows), strict=True)

@@ -26,13 +26,14 @@ import json
 import os
 import re
 import socket
+import struct
 import time
 import zlib
 from abc import abstractmethod
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import accumulate, chain, compress, filterfalse, repeat
+from itertools import accumulate, chain, compress, filterfalse
 from operator import eq, itemgetter, ne, not_, or_, sub
 from typing import IO, TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from . import abi
 from ._version import __version__
 from .backends import BackendInfo, RawFrame
 from .errors import SessionFormatError
-from .model import CgroupStats, ExitEvent, TaskStats, layout_class
+from .model import CgroupStats, ExitEvent, TaskStats, fields_reader, layout_class
 
 if TYPE_CHECKING:
     from .sampler import Snapshot
@@ -65,7 +66,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 256 * 1024
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_circular=False).encode
 _LOADS = json.loads
-_new_tuple = tuple.__new__
 _NAN = float("nan")
 
 
@@ -185,8 +185,7 @@ class _Layout:
             raise ValueError("record value of the wrong type")
         if self.mapping is not None:
             raw = self._convert(raw)
-        record: TaskStats = _new_tuple(self.klass, raw)
-        return record
+        return self.klass.from_values(raw)
 
     def _convert(self, raw: list[Any]) -> list[Any]:
         names, local = self.mapping  # type: ignore[misc]
@@ -223,7 +222,7 @@ class _Encoder:
     def values(self, record: TaskStats) -> list[Any]:
         """The record's raw values, layout key first when it is not the file's default."""
         klass = type(record)
-        raw = list(record)
+        raw = list(record.values())
         ci = self.comm_index(klass)
         if ci is not None:
             raw[ci] = _comm_to_str(raw[ci])
@@ -453,7 +452,7 @@ class SessionWriter:
         self._starts_class: type[TaskStats] | None = None
         self._cmd: dict[int, str] = {}
         # tid -> its record with every clock field a wildcard (see _Clock.template)
-        self._tmpl: dict[int, TaskStats] = {}
+        self._tmpl: dict[int, tuple[bytes, ...]] = {}
         self._frag: dict[int, list[str | int]] = {}  # tid -> keyframe JSON with clock slots
         self._tmpl_class: type[TaskStats] | None = None
         self._da: object = object()
@@ -629,10 +628,12 @@ class SessionWriter:
         self._starts = _start_columns(_CLOCK[klass], news) if klass is not None else None
         self._starts_class = klass
         if klass is not None:
-            same = list(map(eq, map(self._tmpl.get, tids), news))
+            clock = _CLOCK[klass]
+            assert clock.template is not None and clock.read_fields is not None
+            same = list(map(eq, map(self._tmpl.get, tids), map(clock.template, news)))
             frag = self._frag
             values = self._enc.values
-            clock = _CLOCK[klass]
+            read_clock = clock.read_fields
             for tid, rec, ok in zip(tids, news, same, strict=True):
                 if not ok:
                     if tid in self._tmpl:  # it changed since its template: busy, in full
@@ -641,9 +642,10 @@ class SessionWriter:
                         continue
                     self._template(tid, rec, clock)  # never seen: assume it sleeps
                 parts = frag.get(tid) or self._fragment(tid, rec, clock)
+                now = read_clock(rec)
                 texts.append(
                     f"[{tid},"
-                    + ",".join([p if isinstance(p, str) else str(rec[p]) for p in parts if p != ""])
+                    + ",".join([p if isinstance(p, str) else str(now[p]) for p in parts if p != ""])
                     + "]"
                 )
         else:
@@ -656,19 +658,20 @@ class SessionWriter:
 
     def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
         """Make a task's template (its keyframe text waits for a keyframe that needs it)."""
+        assert clock.template is not None
         self._tmpl[tid] = clock.template(record)
         self._frag.pop(tid, None)
 
     def _fragment(self, tid: int, record: TaskStats, clock: _Clock) -> list[str | int]:
-        """A task's keyframe text with slots for its clock fields, from a record that matches
-        its template."""
+        """A task's keyframe text with slots for its clock fields (the k-th clock field, in
+        layout order, fills slot ``k``), from a record that matches its template."""
         values = self._enc.values(record)
-        shift = len(values) - len(record)  # 1 when the layout key comes first
+        shift = len(values) - len(record.layout.struct.unpack_from(record))  # 1: layout key
         parts: list[str | int] = []
         last = 0
-        for i in sorted(clock.fields):
+        for k, i in enumerate(sorted(clock.fields)):
             parts.append(_DUMPS(values[last : i + shift])[1:-1])
-            parts.append(i)
+            parts.append(k)
             last = i + shift + 1
         parts.append(_DUMPS(values[last:])[1:-1])
         self._frag[tid] = parts
@@ -717,9 +720,10 @@ class SessionWriter:
         others: Iterable[int] = range(len(common))
         clock = _CLOCK[klass] if klass is not None else None
         if clock is not None and common:
-            # A task whose template (its record with the clock fields as wildcards) still
+            # A task whose template (its record's bytes outside the clock fields) still
             # matches changed in its clock fields at most: one C-speed comparison per task.
-            same = list(map(eq, map(tmpl.get, common), news))
+            assert clock.template is not None
+            same = list(map(eq, map(tmpl.get, common), map(clock.template, news)))
             starts = _start_columns(clock, news if common is tids else list(tasks.values()))
             wobbled: list[bool] | None = None
             if (
@@ -757,7 +761,8 @@ class SessionWriter:
                 replaced.append(tid)
                 self._forget(tid)
                 continue
-            moved = list(compress(range(len(rec)), map(ne, old, rec)))
+            old_values, new_values = old.values(), rec.values()
+            moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
             if clock is not None:
                 # A template only for a task that went to sleep: a busy one would need a new
                 # one every refresh and miss it every time.
@@ -769,9 +774,9 @@ class SessionWriter:
             cidx = ci(type(rec))
             for j in moved:
                 if j == cidx:
-                    entry += (j, _comm_to_str(rec[j]))
+                    entry += (j, _comm_to_str(new_values[j]))
                 else:
-                    entry += (j, rec[j] - old[j])
+                    entry += (j, new_values[j] - old_values[j])
             changed.append(entry)
         if changed:
             body["c"] = changed
@@ -851,42 +856,23 @@ class SessionWriter:
         self.close("stopped" if exc[0] is None else "error")
 
 
-class _Wildcard:
-    """Equal to anything: stands for the clock fields in a record's template."""
-
-    __slots__ = ()
-    __hash__ = None  # type: ignore[assignment]
-
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return "*"
-
-
-_ANY = _Wildcard()
-
-
 @dataclass(frozen=True, slots=True)
 class _Clock:
-    """Where a layout keeps the fields that move for a task that does nothing."""
+    """Where a layout keeps the fields that move for a task that does nothing.
+
+    Field places are indexes into ``TaskStats.values()``; the readers take a record's bytes.
+    """
 
     key: str
     primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
     jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
     fields: tuple[int, ...]  # primary + jitter
-    get_primary: tuple[itemgetter[Any], ...]
-    get_jitter: tuple[itemgetter[Any], ...]
-    start_of: itemgetter[Any] | None  # the jitter fields of a record, compared at C speed
-
-    def template(self, record: TaskStats) -> TaskStats:
-        """The record with its clock fields as wildcards: equal (as a tuple, at C speed) to
-        its successors that only aged (their start time wobbling or not)."""
-        raw = list(record)
-        for i in self.fields:
-            raw[i] = _ANY
-        made: TaskStats = _new_tuple(type(record), raw)
-        return made
+    read_primary: Callable[[bytes], tuple[int, ...]] | None
+    start_of: Callable[[bytes], tuple[int, ...]] | None  # the jitter fields, one C call
+    read_fields: Callable[[bytes], tuple[int, ...]] | None  # every clock field, by place
+    template: Callable[[bytes], tuple[bytes, ...]] | None
+    """The record's bytes outside its clock fields: equal (at memcmp speed) for two records
+    of a task that only aged, its start time wobbling or not."""
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -895,18 +881,29 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
         for newer in (False, True):
             klass = layout_class(version, newer)
             names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
-            primary = tuple(names.index(f) for f in ("ac_etime", "ac_tgetime") if f in names)
-            jitter = tuple(names.index(f) for f in ("ac_btime", "ac_btime64") if f in names)
-            if not primary:
-                jitter = ()
+            primary_names: list[str] = [f for f in ("ac_etime", "ac_tgetime") if f in names]
+            jitter_names: list[str] = [f for f in ("ac_btime", "ac_btime64") if f in names]
+            if not primary_names:
+                jitter_names = []
+            clock_names = sorted(primary_names + jitter_names, key=names.index)
+            template = None
+            if clock_names:
+                sizes = {n: struct.calcsize("=" + c) for n, c, _ in klass.layout.fields if c != "T"}
+                cuts, start = [], 0
+                for name in sorted(clock_names, key=klass.offsets.__getitem__):
+                    cuts.append(slice(start, klass.offsets[name]))
+                    start = klass.offsets[name] + sizes[name]
+                cuts.append(slice(start, None))
+                template = itemgetter(*cuts)
             tables[klass] = _Clock(
                 key=layout_key(klass),
-                primary=primary,
-                jitter=jitter,
-                fields=primary + jitter,
-                get_primary=tuple(itemgetter(i) for i in primary),
-                get_jitter=tuple(itemgetter(i) for i in jitter),
-                start_of=itemgetter(*jitter) if jitter else None,
+                primary=tuple(map(names.index, primary_names)),
+                jitter=tuple(map(names.index, jitter_names)),
+                fields=tuple(map(names.index, primary_names + jitter_names)),
+                read_primary=fields_reader(klass, primary_names) if primary_names else None,
+                start_of=fields_reader(klass, jitter_names) if jitter_names else None,
+                read_fields=fields_reader(klass, clock_names) if clock_names else None,
+                template=template,
             )
     return tables
 
@@ -914,7 +911,7 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
 _CLOCK = _clock_tables()
 
 
-def _flat(columns: list[list[int]]) -> list[int]:
+def _flat(columns: list[Sequence[int]]) -> list[int]:
     """Interleave equally long columns into rows, one flat list."""
     width = len(columns)
     flat: list[int] = [0] * (width * len(columns[0]))
@@ -924,17 +921,19 @@ def _flat(columns: list[list[int]]) -> list[int]:
 
 
 def _clock_rows(
-    groups: tuple[tuple[itemgetter[Any], ...], ...], tids: list[int], records: list[TaskStats]
+    readers: tuple[Callable[[bytes], tuple[int, ...]] | None, ...],
+    tids: list[int],
+    records: list[TaskStats],
 ) -> list[int]:
-    """Rows ``[tid step, per group: its first value, each other value - that first]``.
+    """Rows ``[tid step, per reader: its first value, each other value - that first]``.
 
     The tid step is the difference from the previous row's tid (the first row's is its tid).
     """
-    out = [list(map(sub, tids, [0, *tids[:-1]]))]
-    for getters in groups:
-        if not getters:
+    out: list[Sequence[int]] = [list(map(sub, tids, [0, *tids[:-1]]))]
+    for read in readers:
+        if read is None:
             continue
-        cols = [list(map(g, records)) for g in getters]
+        cols = list(zip(*map(read, records), strict=True))
         first = cols[0]
         out.append(first)
         out += [list(map(sub, col, first)) for col in cols[1:]]
@@ -943,7 +942,9 @@ def _clock_rows(
 
 def _start_columns(clock: _Clock, records: list[TaskStats]) -> list[array[int]]:
     """Each start-time field (ac_btime, ac_btime64) of ``records``, as a C array."""
-    return [array("Q", map(get, records)) for get in clock.get_jitter]
+    if clock.start_of is None or not records:
+        return []
+    return [array("Q", col) for col in zip(*map(clock.start_of, records), strict=True)]
 
 
 def _clock_delta(
@@ -979,10 +980,10 @@ def _clock_delta(
         aged_tids, aged = list(compress(tids, kept)), list(compress(records, kept))
         moved_tids, moved = list(compress(tids, wobbled)), list(compress(records, wobbled))
         if aged_tids:
-            body["e"] = _clock_rows((clock.get_primary,), aged_tids, aged)
-        body["j"] = _clock_rows((clock.get_primary, clock.get_jitter), moved_tids, moved)
+            body["e"] = _clock_rows((clock.read_primary,), aged_tids, aged)
+        body["j"] = _clock_rows((clock.read_primary, clock.start_of), moved_tids, moved)
     else:
-        body["e"] = _clock_rows((clock.get_primary,), tids, records)
+        body["e"] = _clock_rows((clock.read_primary,), tids, records)
     body["ek"] = clock.key
 
 
@@ -1659,7 +1660,7 @@ class SessionReader:
                 old = tasks[tid]
                 raw = edits.get(tid)
                 if raw is None:
-                    raw = edits[tid] = list(old)
+                    raw = edits[tid] = list(old.values())
                 ci = _COMM_INDEX[type(old)]
                 where = self._by_class.get(type(old))
                 local = where.local_index if where is not None else None
@@ -1727,9 +1728,8 @@ class SessionReader:
             return None
         edits = self._edits
         if edits:
-            new = _new_tuple
             for tid, raw in edits.items():
-                tasks[tid] = new(type(tasks[tid]), raw)
+                tasks[tid] = type(tasks[tid]).from_values(raw)
             self._edits = {}
         return RawFrame(
             t_mono=float(tm),
@@ -1770,7 +1770,7 @@ class SessionReader:
                     raise _Corrupt
                 raw = edits.get(tid)
                 if raw is None:
-                    raw = edits[tid] = list(old)
+                    raw = edits[tid] = list(old.values())
                 for at, group in groups:
                     if not group:
                         continue
@@ -1797,7 +1797,7 @@ class SessionReader:
             raise _Corrupt  # bytes come only from the command names just converted
         values = itemgetter(slice(1, None))
         klass = lay.klass
-        made = map(_new_tuple, repeat(klass), map(values, entries))
+        made = map(klass.from_values, map(values, entries))
         tasks = dict(zip(map(itemgetter(0), entries), made, strict=True))
         if len(tasks) != len(entries):
             raise _Corrupt  # a tid twice
@@ -1823,7 +1823,7 @@ class SessionReader:
             tid = entry[0]
             raw = get(tid)
             if raw is None:
-                raw = edits[tid] = list(tasks[tid])
+                raw = edits[tid] = list(tasks[tid].values())
             pairs = iter(entry)
             next(pairs)
             for j, v in zip(pairs, pairs, strict=True):
@@ -1849,7 +1849,7 @@ class SessionReader:
         for tid, old, etime, offset in zip(tids, olds, rows[1::3], rows[2::3], strict=True):
             raw = get(tid)
             if raw is None:
-                raw = edits[tid] = list(old)
+                raw = edits[tid] = list(old.values())
             raw[e] = etime
             raw[t] = etime + offset
 

@@ -66,17 +66,24 @@ def test_fields_a_version_lacks_are_none(version: int) -> None:
 
 
 @pytest.mark.parametrize("version", range(1, 18))
-def test_positions_say_where_each_field_sits_in_the_tuple(version: int) -> None:
-    values = {name: 1000 + i for i, name in enumerate(abi.LAYOUTS[version].names)}
+def test_positions_and_offsets_say_where_each_field_sits(version: int) -> None:
+    values = {  # each field its own value, in range of its type
+        name: i + 1 if code in "Bb" else 1000 + i
+        for i, (name, code, _) in enumerate(abi.LAYOUTS[version].fields)
+    }
     values.pop("version")
     record = TaskStats.from_fields(version, **{
         k: v for k, v in values.items() if k != "ac_comm" and not k.endswith("_max_ts")
     })  # fmt: skip
-    positions = type(record).positions
-    assert set(positions) == set(abi.LAYOUTS[version].names)
+    positions, offsets = type(record).positions, type(record).offsets
+    assert set(positions) == set(offsets) == set(abi.LAYOUTS[version].names)
+    raw = record.values()
+    codes = {name: code for name, code, _ in abi.LAYOUTS[version].fields}
+    assert record.from_values(raw) == record
     for name, at in positions.items():
         if name not in ("ac_comm", "version") and not name.endswith("_max_ts"):
-            assert record[at] == getattr(record, name) == values[name], name
+            (at_offset,) = struct.unpack_from("=" + codes[name], record, offsets[name])
+            assert raw[at] == at_offset == getattr(record, name) == values[name], name
 
 
 def test_ac_nice_is_signed() -> None:

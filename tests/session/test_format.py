@@ -250,7 +250,7 @@ def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
 
 def test_newer_kernel_records_keep_their_flag(tmp_path: Path) -> None:
     newer = layout_class(17, True)
-    record = tuple.__new__(newer, (18, *tuple(rec(1))[1:]))
+    record = newer.from_values((18, *rec(1).values()[1:]))
     info = BackendInfo("netlink", "7.9", 18, "0", 1, True)
     path = tmp_path / "newer.jsonl"
     with SessionWriter(path, info=info, interval=1.0) as writer:
@@ -264,11 +264,11 @@ def test_newer_kernel_records_keep_their_flag(tmp_path: Path) -> None:
 
 def test_command_names_survive_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     weird = b"\xff\xfe[red]x\x1b[2J\0junk".ljust(32, b"\0")
-    r1 = tuple.__new__(type(rec(1)), tuple(weird if i == 12 else v for i, v in enumerate(rec(1))))
+    r1 = type(rec(1)).from_values([weird if i == 12 else v for i, v in enumerate(rec(1).values())])
     path = tmp_path / "comm.jsonl"
     write(path, [frame(0.0, {1: r1})])
     got, _ = read_all(path)
-    assert got[0].tasks[1][12] == weird
+    assert got[0].tasks[1].values()[12] == weird
 
 
 def test_fields_listed_in_another_order_are_mapped_by_name(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from tsmon_core.metrics import METRICS, Metric
+from tsmon_core.model import fields_reader
 
 from ..formatting import (
     NA,
@@ -303,11 +304,11 @@ _IDENTITY_FIELDS = (*_FIGURE_FIELDS, "ac_uid", "ac_comm", "ac_nice", "ac_sched")
 
 @functools.cache
 def _fields_getter(klass: type, names: tuple[str, ...]) -> Callable[[Any], Any] | None:
-    """One C-level call reading ``names`` from a record of ``klass`` (None if it lacks one)."""
-    positions = klass.positions  # type: ignore[attr-defined]
-    if not all(n in positions for n in names):
+    """One call reading ``names`` from a record of ``klass`` (None if it lacks one)."""
+    try:
+        return fields_reader(klass, names)
+    except ValueError:
         return None
-    return operator.itemgetter(*(positions[n] for n in names))
 
 
 @functools.cache
@@ -328,9 +329,6 @@ def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
     return _fields_getter(klass, _IDENTITY_FIELDS)
 
 
-_NEVER = (object(),) * 512  # a stand-in previous record equal to no record
-
-
 def _idle_flags(threads: Sequence[Any]) -> list[bool]:
     """Per thread: still alive, and its figures and what its line shows are as at the last
     refresh (compared list-wise when every record has one layout)."""
@@ -347,7 +345,9 @@ def _idle_flags(threads: Sequence[Any]) -> list[bool]:
             and type(p) is type(s) and g(s) == g(p)
             for r, s, p in zip(threads, stats, prevs, strict=True)
         ]  # fmt: skip
-    same = map(operator.eq, map(getter, stats), map(getter, [p or _NEVER for p in prevs]))
+    same = [
+        p is not None and now == getter(p) for now, p in zip(map(getter, stats), prevs, strict=True)
+    ]
     exited = map(row_field("exited"), threads)
     return [quiet and not gone for quiet, gone in zip(same, exited, strict=True)]
 

@@ -799,7 +799,7 @@ class SimKernel:
 
     def record(self, raw: list[object]) -> TaskStats:
         """A value list as this kernel's record type (TaskStats of its version)."""
-        return tuple.__new__(self._record_class, raw)
+        return self._record_class.from_values(raw)
 
     # --- sockets --------------------------------------------------------------------------
     def socket(self, portid: int | None = None) -> NetlinkSocket:
