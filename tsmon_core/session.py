@@ -31,10 +31,10 @@ import time
 import zlib
 from abc import abstractmethod
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, compress, filterfalse
-from operator import eq, itemgetter, ne, not_, or_, sub
+from operator import itemgetter, ne, not_, or_, sub
 from typing import IO, TYPE_CHECKING, Any
 
 from . import abi
@@ -447,14 +447,13 @@ class SessionWriter:
         # frame's at memcmp speed (its own int objects would be cold in the CPU caches).
         self._order = array("q")
         self._tg_flat = array("q")
-        # The start-time fields of the last frame's records, in its order (see _start_columns)
-        self._starts: list[array[int]] | None = None
-        self._starts_class: type[TaskStats] | None = None
         self._cmd: dict[int, str] = {}
-        # tid -> its record with every clock field a wildcard (see _Clock.template)
-        self._tmpl: dict[int, tuple[bytes, ...]] = {}
-        self._frag: dict[int, list[str | int]] = {}  # tid -> keyframe JSON with clock slots
-        self._tmpl_class: type[TaskStats] | None = None
+        # The last frame's records with their clock fields zeroed, joined (see _Scan)
+        self._scan: _Scan | None = None
+        # tid -> keyframe JSON with clock slots, for a task equal outside its clock fields in
+        # every frame since it was made
+        self._frag: dict[int, list[str | int]] = {}
+        self._frag_class: type[TaskStats] | None = None
         self._da: object = object()
         self._fd = _open_private(self.path)
         self._z: Any = None
@@ -609,9 +608,8 @@ class SessionWriter:
     def _keyframe(self, frame: RawFrame, body: dict[str, Any]) -> str:
         """Fill a keyframe's body; returns the JSON text of its task table.
 
-        A task that only aged since its template was made is written from the template's
-        ready JSON text with its clock fields filled in (most tasks of a quiet machine), the
-        others are encoded in full.
+        A task that only aged since the last frame is written from its ready JSON text with
+        its clock fields filled in (most tasks of a quiet machine), the others in full.
         """
         body["tg"] = list(chain.from_iterable(frame.tgids.items()))
         live = set(frame.tgids.values()) | set(frame.tasks)
@@ -622,51 +620,41 @@ class SessionWriter:
         tids = list(frame.tasks)
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
-            self._forget(t)
-        klass = self._template_class(news)
-        texts: list[str] = []
-        self._starts = _start_columns(_CLOCK[klass], news) if klass is not None else None
-        self._starts_class = klass
-        if klass is not None:
-            clock = _CLOCK[klass]
-            assert clock.template is not None and clock.read_fields is not None
-            same = list(map(eq, map(self._tmpl.get, tids), map(clock.template, news)))
+            self._frag.pop(t, None)
+        klass = self._frame_class(news)
+        scan = _scan(klass, news) if klass is not None else None
+        values = self._enc.values
+        if scan is not None:
+            clock = _CLOCK[scan.klass]
+            same = self._same(scan, tids, None, self._order == array("q", tids))
             frag = self._frag
-            values = self._enc.values
-            read_clock = clock.read_fields
-            for tid, rec, ok in zip(tids, news, same, strict=True):
-                if not ok:
-                    if tid in self._tmpl:  # it changed since its template: busy, in full
-                        self._forget(tid)
-                        texts.append(_DUMPS([tid, *values(rec)]))
-                        continue
-                    self._template(tid, rec, clock)  # never seen: assume it sleeps
+            columns = scan.primary + scan.jitter
+            slots = [columns[clock.fields.index(i)] for i in sorted(clock.fields)]
+            texts: list[str] = []
+            for at, (tid, rec, ok) in enumerate(zip(tids, news, same, strict=True)):
+                if not ok:  # new, or changed beyond its clock fields since the last frame
+                    frag.pop(tid, None)
+                    texts.append(_DUMPS([tid, *values(rec)]))
+                    continue
                 parts = frag.get(tid) or self._fragment(tid, rec, clock)
-                now = read_clock(rec)
                 texts.append(
                     f"[{tid},"
-                    + ",".join([p if isinstance(p, str) else str(now[p]) for p in parts if p != ""])
+                    + ",".join([p if isinstance(p, str) else str(slots[p][at]) for p in parts])
                     + "]"
                 )
         else:
-            values = self._enc.values
             texts = [_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()]
+        self._scan = scan
         self._recs = dict(frame.tasks)
         self._order = array("q", tids)
         self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
         return "[" + ",".join(texts) + "]"
 
-    def _template(self, tid: int, record: TaskStats, clock: _Clock) -> None:
-        """Make a task's template (its keyframe text waits for a keyframe that needs it)."""
-        assert clock.template is not None
-        self._tmpl[tid] = clock.template(record)
-        self._frag.pop(tid, None)
-
     def _fragment(self, tid: int, record: TaskStats, clock: _Clock) -> list[str | int]:
         """A task's keyframe text with slots for its clock fields (the k-th clock field, in
-        layout order, fills slot ``k``), from a record that matches its template."""
+        layout order, fills slot ``k``)."""
         values = self._enc.values(record)
-        shift = len(values) - len(record.layout.struct.unpack_from(record))  # 1: layout key
+        shift = len(values) - len(record.values())  # 1 when the layout key comes first
         parts: list[str | int] = []
         last = 0
         for k, i in enumerate(sorted(clock.fields)):
@@ -674,30 +662,43 @@ class SessionWriter:
             parts.append(k)
             last = i + shift + 1
         parts.append(_DUMPS(values[last:])[1:-1])
-        self._frag[tid] = parts
-        return parts
+        self._frag[tid] = [p for p in parts if p != ""]
+        return self._frag[tid]
 
-    def _forget(self, tid: int) -> None:
-        """Drop a task's templates (it is gone, busy, or changed kind)."""
-        self._tmpl.pop(tid, None)
-        self._frag.pop(tid, None)
-
-    def _template_class(self, records: list[TaskStats]) -> type[TaskStats] | None:
-        """The one class of ``records`` when templates apply to it (clearing stale ones)."""
+    def _frame_class(self, records: list[TaskStats]) -> type[TaskStats] | None:
+        """The one class of ``records`` when it has clock fields (else None); keyframe texts
+        of another class are dropped."""
         types = set(map(type, records))
         klass = types.pop() if len(types) == 1 else None
         if klass is not None and not _CLOCK[klass].primary:
             klass = None
-        if klass is not self._tmpl_class:
-            self._tmpl.clear()
+        if klass is not self._frag_class:
             self._frag.clear()
-            self._tmpl_class = klass
+            self._frag_class = klass
         return klass
+
+    def _same(
+        self, scan: _Scan, tids: list[int], common: list[int] | None, unchanged: bool
+    ) -> list[bool]:
+        """Per task of ``common`` (None: every tid): whether its record equals the last
+        frame's outside the clock fields. ``unchanged``: the tids are the last frame's, in
+        its order."""
+        last = self._scan
+        if last is None or last.klass is not scan.klass:
+            return [False] * (len(tids) if common is None else len(common))
+        size = scan.klass.layout.size
+        if unchanged:
+            return _equal_runs(scan.masked, last.masked, size, [(0, 0, len(tids))])
+        where = {tid: k for k, tid in enumerate(self._order.tolist())}
+        here = {tid: i for i, tid in enumerate(tids)} if common is not None else None
+        wanted = tids if common is None else common
+        olds = list(map(where.get, wanted))
+        news = list(range(len(tids))) if here is None else list(map(here.__getitem__, wanted))
+        return _equal_runs(scan.masked, last.masked, size, _runs(news, olds))
 
     def _delta(self, frame: RawFrame, body: dict[str, Any]) -> None:
         tasks = frame.tasks
         prev = self._recs
-        tmpl = self._tmpl
         tids = list(tasks)
         order = array("q", tids)
         unchanged = order == self._order  # a quiet refresh: the same tids in the same order
@@ -705,71 +706,68 @@ class SessionWriter:
         gone = list(filterfalse(tasks.__contains__, old_order))
         gone_set = frozenset(gone)
         for t in gone:
-            self._forget(t)
+            self._frag.pop(t, None)
         new_tids = (
             frozenset() if unchanged else frozenset(filterfalse(set(old_order).__contains__, tids))
         )
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
-        news = list(tasks.values()) if common is tids else list(map(tasks.__getitem__, common))
+        everything = list(tasks.values())
+        news = everything if common is tids else list(map(tasks.__getitem__, common))
         values = self._enc.values
         replaced: list[int] = []
         changed: list[list[Any]] = []
-        klass = self._template_class(news)
+        klass = self._frame_class(everything)
+        scan = _scan(klass, everything) if klass is not None else None
         others: Iterable[int] = range(len(common))
         clock = _CLOCK[klass] if klass is not None else None
-        if clock is not None and common:
-            # A task whose template (its record's bytes outside the clock fields) still
-            # matches changed in its clock fields at most: one C-speed comparison per task.
-            assert clock.template is not None
-            same = list(map(eq, map(tmpl.get, common), map(clock.template, news)))
-            starts = _start_columns(clock, news if common is tids else list(tasks.values()))
+        if scan is not None and clock is not None and common:
+            # A task equal to its last record outside the clock fields changed in its clock
+            # fields at most: found by comparing the frames' masked bytes, runs at a time.
+            last = self._scan
+            same = self._same(scan, tids, None if common is tids else common, unchanged)
+            primary, jitter = scan.primary, scan.jitter
             wobbled: list[bool] | None = None
-            if (
-                unchanged
-                and clock.start_of is not None
-                and self._starts is not None
-                and self._starts_class is klass
-            ):
-                # Start times compared with the last frame's as C arrays (its records are cold).
-                per_field = [list(map(ne, a, b)) for a, b in zip(starts, self._starts, strict=True)]
+            if common is not tids:  # the columns of the tasks that stayed
+                at = {tid: i for i, tid in enumerate(tids)}
+                keep = list(map(at.__getitem__, common))
+                primary = [list(map(col.__getitem__, keep)) for col in primary]
+                jitter = [list(map(col.__getitem__, keep)) for col in jitter]
+            elif unchanged and last is not None and last.klass is klass and jitter:
+                # Start times compared with the last frame's columns (its records are cold).
+                per_field = [list(map(ne, a, b)) for a, b in zip(jitter, last.jitter, strict=True)]
                 wobbled = per_field[0] if len(per_field) == 1 else list(map(or_, *per_field))
             if all(same):
-                aged_tids, aged_news = common, news
+                aged_tids = common
                 others = ()
             else:
-                aged_tids, aged_news = list(compress(common, same)), list(compress(news, same))
+                aged_tids = list(compress(common, same))
                 others = compress(range(len(common)), map(not_, same))
+                primary = [list(compress(col, same)) for col in primary]
+                jitter = [list(compress(col, same)) for col in jitter]
                 if wobbled is not None:
                     wobbled = list(compress(wobbled, same))
-            _clock_delta(clock, aged_tids, aged_news, prev, body, wobbled)
-            self._starts, self._starts_class = starts, klass
-        else:
-            self._starts = None
+            if wobbled is None and jitter and aged_tids:
+                assert clock.start_of is not None
+                olds = map(prev.__getitem__, aged_tids)
+                wobbled = list(map(ne, zip(*jitter, strict=True), map(clock.start_of, olds)))
+            _clock_delta(clock, aged_tids, primary, jitter, wobbled or [], body)
+        self._scan = scan
         ci = self._enc.comm_index
-        clock_fields = frozenset(clock.fields) if clock is not None else frozenset()
+        frag = self._frag
         for i in others:
             rec = news[i]
             tid = common[i]
             old = prev[tid]
+            frag.pop(tid, None)  # its keyframe text no longer fits
             if old is rec or (type(old) is type(rec) and old == rec):
-                if clock is not None:  # unchanged, but its template (if any) did not match
-                    self._template(tid, rec, clock)
                 continue
             if type(old) is not type(rec):
                 replaced.append(tid)
-                self._forget(tid)
                 continue
             old_values, new_values = old.values(), rec.values()
             moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
-            if clock is not None:
-                # A template only for a task that went to sleep: a busy one would need a new
-                # one every refresh and miss it every time.
-                if clock_fields.issuperset(moved):
-                    self._template(tid, rec, clock)
-                else:
-                    self._forget(tid)
             entry: list[Any] = [tid]
             cidx = ci(type(rec))
             for j in moved:
@@ -860,19 +858,15 @@ class SessionWriter:
 class _Clock:
     """Where a layout keeps the fields that move for a task that does nothing.
 
-    Field places are indexes into ``TaskStats.values()``; the readers take a record's bytes.
+    Field places are indexes into ``TaskStats.values()``.
     """
 
     key: str
     primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
     jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
     fields: tuple[int, ...]  # primary + jitter
-    read_primary: Callable[[bytes], tuple[int, ...]] | None
+    offsets: tuple[tuple[int, str], ...]  # (byte offset, struct code) of each of ``fields``
     start_of: Callable[[bytes], tuple[int, ...]] | None  # the jitter fields, one C call
-    read_fields: Callable[[bytes], tuple[int, ...]] | None  # every clock field, by place
-    template: Callable[[bytes], tuple[bytes, ...]] | None
-    """The record's bytes outside its clock fields: equal (at memcmp speed) for two records
-    of a task that only aged, its start time wobbling or not."""
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -881,29 +875,23 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
         for newer in (False, True):
             klass = layout_class(version, newer)
             names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
-            primary_names: list[str] = [f for f in ("ac_etime", "ac_tgetime") if f in names]
-            jitter_names: list[str] = [f for f in ("ac_btime", "ac_btime64") if f in names]
-            if not primary_names:
-                jitter_names = []
-            clock_names = sorted(primary_names + jitter_names, key=names.index)
-            template = None
-            if clock_names:
-                sizes = {n: struct.calcsize("=" + c) for n, c, _ in klass.layout.fields if c != "T"}
-                cuts, start = [], 0
-                for name in sorted(clock_names, key=klass.offsets.__getitem__):
-                    cuts.append(slice(start, klass.offsets[name]))
-                    start = klass.offsets[name] + sizes[name]
-                cuts.append(slice(start, None))
-                template = itemgetter(*cuts)
+            codes = {n: c for n, c, _ in klass.layout.fields}
+            primary: list[str] = [f for f in ("ac_etime", "ac_tgetime") if f in names]
+            jitter: list[str] = [f for f in ("ac_btime", "ac_btime64") if f in names]
+            if not primary:
+                jitter = []
+            for name in primary + jitter:  # _scan reads them as strided native views
+                width = struct.calcsize(codes[name])
+                standard = struct.calcsize("=" + codes[name])
+                if klass.layout.size % width or klass.offsets[name] % width or standard != width:
+                    raise AssertionError(f"v{version}: {name} is not aligned for _scan")
             tables[klass] = _Clock(
                 key=layout_key(klass),
-                primary=tuple(map(names.index, primary_names)),
-                jitter=tuple(map(names.index, jitter_names)),
-                fields=tuple(map(names.index, primary_names + jitter_names)),
-                read_primary=fields_reader(klass, primary_names) if primary_names else None,
-                start_of=fields_reader(klass, jitter_names) if jitter_names else None,
-                read_fields=fields_reader(klass, clock_names) if clock_names else None,
-                template=template,
+                primary=tuple(map(names.index, primary)),
+                jitter=tuple(map(names.index, jitter)),
+                fields=tuple(map(names.index, primary + jitter)),
+                offsets=tuple((klass.offsets[n], codes[n]) for n in primary + jitter),
+                start_of=fields_reader(klass, jitter) if jitter else None,
             )
     return tables
 
@@ -911,7 +899,89 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
 _CLOCK = _clock_tables()
 
 
-def _flat(columns: list[Sequence[int]]) -> list[int]:
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """A frame's records of one layout, in its order: their bytes joined with every clock
+    field zeroed (two tasks' records are equal there when only their clock fields moved), and
+    each clock field as a column."""
+
+    klass: type[TaskStats]
+    masked: bytearray
+    primary: list[list[int]]
+    jitter: list[list[int]]
+
+
+def _scan(klass: type[TaskStats], records: list[TaskStats]) -> _Scan:
+    """Join ``records`` (all of ``klass``), read out their clock fields and zero them."""
+    clock = _CLOCK[klass]
+    size = klass.layout.size
+    n = len(records)
+    joined = bytearray().join(records)
+    columns: list[list[int]] = []
+    with memoryview(joined) as raw:
+        for offset, code in clock.offsets:
+            # A strided view of the field across every record: read and zeroed in C.
+            width = struct.calcsize(code)
+            with raw.cast(code) as typed:  # type: ignore[call-overload]
+                place = slice(offset // width, None, size // width)
+                columns.append(typed[place].tolist())
+                typed[place] = memoryview(bytes(width * n)).cast(code)  # type: ignore[call-overload]
+    split = len(clock.primary)
+    return _Scan(klass, joined, columns[:split], columns[split:])
+
+
+def _runs(news: list[int], olds: list[int | None]) -> list[tuple[int, int | None, int]]:
+    """(new index, old index, length) runs of records consecutive in both frames."""
+    runs: list[tuple[int, int | None, int]] = []
+    start_new, start_old, length = -1, None, 0
+    for i, k in zip(news, olds, strict=True):
+        if (
+            length
+            and k is not None
+            and start_old is not None
+            and (i == start_new + length and k == start_old + length)
+        ):
+            length += 1
+            continue
+        if length:
+            runs.append((start_new, start_old, length))
+        start_new, start_old, length = i, k, 1
+    if length:
+        runs.append((start_new, start_old, length))
+    return runs
+
+
+def _equal_runs(
+    new: bytearray, old: bytearray, size: int, runs: list[tuple[int, int | None, int]]
+) -> list[bool]:
+    """Per record of the runs, in order: whether its bytes in ``new`` equal those in ``old``
+    (an old index of None: not in ``old``). An equal run costs one memcmp, and the records
+    that differ are found by halving."""
+    out: list[bool] = []
+    with memoryview(new) as view:
+        for i, k, length in runs:
+            if k is None:
+                out += [False] * length
+                continue
+            same = [True] * length
+            for j in _differing(view, old, size, i, k, length):
+                same[j] = False
+            out += same
+    return out
+
+
+def _differing(view: memoryview, old: bytearray, size: int, i: int, k: int, n: int) -> list[int]:
+    """Which of the ``n`` records at ``view[i]`` and ``old[k]`` differ (0-based), in order."""
+    if old.startswith(view[i * size : (i + n) * size], k * size):  # memcmp, nothing copied
+        return []
+    if n == 1:
+        return [0]
+    half = n // 2
+    later = _differing(view, old, size, i + half, k + half, n - half)
+    return _differing(view, old, size, i, k, half) + [half + j for j in later]
+
+
+def _flat(columns: list[list[int]]) -> list[int]:
     """Interleave equally long columns into rows, one flat list."""
     width = len(columns)
     flat: list[int] = [0] * (width * len(columns[0]))
@@ -920,70 +990,53 @@ def _flat(columns: list[Sequence[int]]) -> list[int]:
     return flat
 
 
-def _clock_rows(
-    readers: tuple[Callable[[bytes], tuple[int, ...]] | None, ...],
-    tids: list[int],
-    records: list[TaskStats],
-) -> list[int]:
-    """Rows ``[tid step, per reader: its first value, each other value - that first]``.
+def _clock_rows(tids: list[int], groups: list[list[list[int]]]) -> list[int]:
+    """Rows ``[tid step, per group: its first column's value, each other's - that first]``.
 
     The tid step is the difference from the previous row's tid (the first row's is its tid).
     """
-    out: list[Sequence[int]] = [list(map(sub, tids, [0, *tids[:-1]]))]
-    for read in readers:
-        if read is None:
+    out = [list(map(sub, tids, [0, *tids[:-1]]))]
+    for columns in groups:
+        if not columns:
             continue
-        cols = list(zip(*map(read, records), strict=True))
-        first = cols[0]
+        first = columns[0]
         out.append(first)
-        out += [list(map(sub, col, first)) for col in cols[1:]]
+        out += [list(map(sub, col, first)) for col in columns[1:]]
     return _flat(out)
-
-
-def _start_columns(clock: _Clock, records: list[TaskStats]) -> list[array[int]]:
-    """Each start-time field (ac_btime, ac_btime64) of ``records``, as a C array."""
-    if clock.start_of is None or not records:
-        return []
-    return [array("Q", col) for col in zip(*map(clock.start_of, records), strict=True)]
 
 
 def _clock_delta(
     clock: _Clock,
     tids: list[int],
-    records: list[TaskStats],
-    prev: dict[int, TaskStats],
+    primary: list[list[int]],
+    jitter: list[list[int]],
+    wobbled: list[bool],
     body: dict[str, Any],
-    wobbled: list[bool] | None = None,
 ) -> None:
-    """Write the tasks whose only changes are clock fields: each a few numbers, at C speed.
+    """Write the tasks whose only changes are clock fields: each a few numbers.
 
-    The values are absolute. Rows, one flat list each:
+    ``primary`` and ``jitter`` are the tasks' clock fields as columns, ``wobbled`` says which
+    tasks' start times moved. The values are absolute. Rows, one flat list each:
 
     * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task that only aged;
     * ``j``: ``[tid step, ac_etime, ac_tgetime - ac_etime, ac_btime, ac_btime64 - ac_btime]``:
-      one whose start time also wobbled (the kernel derives it from now - etime): ``wobbled``
-      when the caller knows, else found by comparing with the record in the previous frame
-      (``prev``), which the reader holds.
+      one whose start time also wobbled (the kernel derives it from now - etime).
 
     Fields a layout lacks are left out of the rows.
     """
     if not tids:
         return
-    start_of = clock.start_of
-    if start_of is None:
-        wobbled = []
-    elif wobbled is None:
-        olds = map(prev.__getitem__, tids)
-        wobbled = list(map(ne, map(start_of, records), map(start_of, olds)))
     if any(wobbled):
         kept = list(map(not_, wobbled))
-        aged_tids, aged = list(compress(tids, kept)), list(compress(records, kept))
-        moved_tids, moved = list(compress(tids, wobbled)), list(compress(records, wobbled))
+        aged_tids = list(compress(tids, kept))
         if aged_tids:
-            body["e"] = _clock_rows((clock.read_primary,), aged_tids, aged)
-        body["j"] = _clock_rows((clock.read_primary, clock.start_of), moved_tids, moved)
+            aged = [list(compress(col, kept)) for col in primary]
+            body["e"] = _clock_rows(aged_tids, [aged])
+        moved_tids = list(compress(tids, wobbled))
+        moved = [[list(compress(col, wobbled)) for col in group] for group in (primary, jitter)]
+        body["j"] = _clock_rows(moved_tids, moved)
     else:
-        body["e"] = _clock_rows((clock.read_primary,), tids, records)
+        body["e"] = _clock_rows(tids, [primary])
     body["ek"] = clock.key
 
 

@@ -148,6 +148,60 @@ def test_sleeping_tasks_cost_a_few_bytes(tmp_path: Path) -> None:
     assert_same_frames(frames, got)
 
 
+def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Path) -> None:
+    # Each frame one task exits and another starts: the order of the frame changes, and the
+    # tasks that stayed are still found equal outside their clock fields.
+    tasks = {tid: rec(tid, ac_etime=tid * 1000, ac_tgetime=tid * 1000) for tid in range(1, 301)}
+    frames = [frame(0.0, tasks)]
+    for i in range(1, 20):
+        prev = dict(frames[-1].tasks)
+        del prev[min(prev)]
+        now = {t: aged(r, 1_000_000 + t % 5) for t, r in prev.items()}
+        now[1000 + i] = rec(1000 + i)
+        frames.append(frame(float(i), now))
+    path = tmp_path / "churn.jsonl"
+    write(path, frames, keyframe_every=30)
+    deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
+    assert len(deltas) == 19
+    assert all("c" not in d and len(d["n"]) == 1 and len(d["g"]) == 1 for d in deltas)
+    assert all(len(d["e"]) == 3 * 299 for d in deltas)  # every task that stayed: aged only
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int) -> None:
+    # Tasks that sleep, run, wobble, come, go and swap places, with keyframes every few
+    # frames: whatever path each task takes through the writer, the reader rebuilds it.
+    rng = random.Random(seed)
+    counters = ("read_bytes", "cpu_count", "nvcsw", "ac_minflt", "blkio_delay_total")
+    tasks = {tid: rec(tid, ac_etime=tid, ac_tgetime=tid) for tid in range(1, 81)}
+    frames = [frame(0.0, tasks)]
+    next_tid = 100
+    for i in range(1, 40):
+        now: dict[int, TaskStats] = {}
+        for tid, r in frames[-1].tasks.items():
+            if rng.random() < 0.03:
+                continue  # exited
+            r = aged(r, 1_000_000 + rng.randrange(3), btime=rng.choice((0, 0, 0, 1, -1)))
+            if rng.random() < 0.15:
+                name = rng.choice(counters)
+                r = r.replace(**{name: getattr(r, name) + rng.randrange(1, 10**6)})
+            now[tid] = r
+        for _ in range(rng.randrange(3)):
+            now[next_tid] = rec(next_tid)
+            next_tid += 1
+        if rng.random() < 0.2:  # the listing order changes
+            order = list(now)
+            rng.shuffle(order)
+            now = {t: now[t] for t in order}
+        frames.append(frame(float(i), now))
+    path = tmp_path / f"random{seed}.jsonl"
+    write(path, frames, keyframe_every=rng.choice((3, 7, 30)))
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+
+
 def test_start_time_that_wobbles_back_is_rebuilt_exactly(tmp_path: Path) -> None:
     # The kernel derives ac_btime from now - etime, so it moves by a second and back; a task
     # whose start time returns to its first value must not be written as merely aged.
