@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 from .metrics import METRICS, Metric
-from .model import TaskStats, field_reader
+from .model import TaskStats, read_column
 from .sampler import TaskRow, row_field
 
 __all__ = ["ThreadColumns", "thread_amounts", "thread_values"]
@@ -24,7 +24,6 @@ _NS_PER_S = 1_000_000_000
 _STATS, _PREV, _BASE, _BORN, _DT, _T_MONO, _SEEN = map(
     row_field, ("stats", "prev", "base", "born", "dt", "t_mono", "seen")
 )
-_FIRST = itemgetter(0)
 
 
 class _ZeroCounters:
@@ -45,17 +44,10 @@ def _none(records: Sequence[Any]) -> Iterable[None]:
     return repeat(None, len(records))
 
 
-def _column(read: Callable[[Any], tuple[Any, ...]]) -> Column:
-    def column(records: Sequence[Any]) -> Iterable[Any]:
-        return map(_FIRST, map(read, records))
-
-    return column
-
-
 class ThreadColumns:
     """What the figures of a list of thread rows are computed from, gathered once."""
 
-    __slots__ = ("_accum_base", "_klass", "_never", "_since", "dts", "rows", "stats")
+    __slots__ = ("_accum_base", "_joined", "_klass", "_never", "_since", "dts", "rows", "stats")
 
     def __init__(self, rows: Sequence[TaskRow]) -> None:
         self.rows = rows
@@ -79,6 +71,17 @@ class ThreadColumns:
             born = list(map(_BORN, rows))
             self._never = [i for i, p in enumerate(prevs) if p is None and not born[i]]
         self._accum_base: list[Any] | None = None
+        # Each record list joined into one buffer on first use: a field of every row is then
+        # one strided read in C.
+        self._joined: dict[int, tuple[list[Any], bytearray]] = {}
+
+    def _read(self, records: list[Any], name: str) -> list[int]:
+        """Field ``name`` of each of ``records`` (self.stats or the interval baselines)."""
+        assert self._klass is not None
+        held = self._joined.get(id(records))
+        if held is None:
+            held = self._joined[id(records)] = (records, bytearray().join(records))
+        return read_column(self._klass, held[1], name)
 
     def _bases(self) -> list[Any]:
         """Each row's accumulation baseline: its first counters, else zero (all since birth)."""
@@ -94,10 +97,13 @@ class ThreadColumns:
             return None
         if name not in klass.offsets:
             return _none  # the struct version lacks the field
-        code = next(c for n, c, _ in klass.layout.fields if n == name)
-        if code in ("T", "32s"):
+        if klass.codes[name] in ("T", "32s"):
             return None  # a name or a timespec: not a plain number, row by row
-        return _column(field_reader(klass.offsets[name], code))
+
+        def column(records: Sequence[Any]) -> list[int]:
+            return self._read(records, name)  # type: ignore[arg-type]
+
+        return column
 
     def _no_figure(self, figures: list[Any]) -> list[Any]:
         """``figures`` with None for the rows that have no interval baseline."""

@@ -26,6 +26,7 @@ __all__ = [
     "field_reader",
     "fields_reader",
     "layout_class",
+    "read_column",
     "record_class",
 ]
 
@@ -49,6 +50,8 @@ class TaskStats(bytes):
     """Each field's place in ``values()`` (a timespec takes two places: seconds, then ns)."""
     offsets: ClassVar[dict[str, int]]
     """Each field's byte offset in the record."""
+    codes: ClassVar[dict[str, str]]
+    """Each field's struct code ("T": a timespec, two int64)."""
 
     version: int | None
     ac_exitcode: int | None
@@ -236,17 +239,22 @@ def field_reader(offset: int, code: str) -> Callable[[bytes], tuple[Any, ...]]:
 def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
     positions: dict[str, int] = {}
     offsets: dict[str, int] = {}
+    codes: dict[str, str] = {}
     namespace: dict[str, object] = {
         "__slots__": (),
         "layout": layout,
         "unknown_version": unknown,
         "positions": positions,
         "offsets": offsets,
+        "codes": codes,
     }
     index = 0
     for name, code, offset in layout.fields:
         positions[name] = index
         offsets[name] = offset
+        codes[name] = code
+        if code not in ("T", "32s") and (offset % struct.calcsize(code) or layout.size % 8):
+            raise AssertionError(f"v{layout.version}: {name} is not aligned for read_column")
         read = field_reader(offset, code)
         if code == "32s":
             namespace[name] = property(_comm_getter(read))
@@ -316,6 +324,20 @@ def fields_reader(
         return arrange(read(record))  # type: ignore[no-any-return]
 
     return reader
+
+
+def read_column(klass: type[TaskStats], joined: bytes | bytearray, name: str) -> list[int]:
+    """Field ``name`` of every record in ``joined`` (records of ``klass`` back to back, as
+    ``bytearray().join(records)`` makes them), read in C through a strided view.
+
+    Raises ValueError for a field the layout lacks, the command name or a timespec.
+    """
+    code = klass.codes.get(name)
+    if code is None or code in ("T", "32s"):
+        raise ValueError(f"v{klass.layout.version} has no numeric field {name}")
+    width = struct.calcsize(code)
+    with memoryview(joined) as raw, raw.cast(code) as typed:  # type: ignore[call-overload]
+        return typed[klass.offsets[name] // width :: klass.layout.size // width].tolist()  # type: ignore[no-any-return]
 
 
 # C0 controls, DEL and C1 controls: never shown, whoever named the process.

@@ -9,6 +9,7 @@ still counted. Rows compute their figures lazily: a refresh costs one small obje
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .baseline import Baseline, baseline_of
 from .errors import ListenerOverflowError, TsmonError
 from .metrics import COUNTER_FIELDS, METRICS, Metric
-from .model import CgroupStats, ExitEvent, TaskStats
+from .model import CgroupStats, ExitEvent, TaskStats, fields_reader
 
 if TYPE_CHECKING:
     from .figures import ThreadColumns
@@ -55,6 +56,24 @@ def _all_have_btime64(news: list[TaskStats], olds: list[TaskRow | None]) -> bool
     classes = set(map(type, news))
     classes.update(map(type, map(_STATS_OF, filter(None, olds))))
     return all(isinstance(k.__dict__.get("ac_btime64"), property) for k in classes)
+
+
+@functools.cache
+def _clock_of(klass: type[TaskStats]) -> Callable[[bytes], tuple[int, ...]] | None:
+    """A C-level reader of (ac_etime, ac_btime64) for records of ``klass``, if it has both."""
+    if "ac_etime" not in klass.offsets or "ac_btime64" not in klass.offsets:
+        return None
+    return fields_reader(klass, ("ac_etime", "ac_btime64"))
+
+
+def _clock_reader(
+    news: list[TaskStats], olds: list[TaskRow | None]
+) -> Callable[[bytes], tuple[int, ...]] | None:
+    """The (ac_etime, ac_btime64) reader of the one layout of every record, new and
+    previous, or None."""
+    classes = set(map(type, news))
+    classes.update(map(type, map(_STATS_OF, filter(None, olds))))
+    return _clock_of(classes.pop()) if len(classes) == 1 else None
 
 
 def _same_task(old: TaskStats, new: TaskStats) -> bool:
@@ -570,7 +589,21 @@ class Sampler:
         # The usual case, a comprehension: a task seen before, with the same start time (give
         # or take the kernel's second of jitter) and no younger than before.
         made: list[TaskRow | None]
-        if _all_have_btime64(news, olds):
+        clock = _clock_reader(news, olds)
+        if clock is not None:  # one layout: each record's (etime, btime64) in one C call
+            new_clock = list(map(clock, news))
+            old_clock = list(
+                map(clock, [st if o is None else o[2] for st, o in zip(news, olds, strict=True)])
+            )
+            made = [
+                new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
+                if o is not None and -1 <= old_start - new_start <= 1 and old_age <= new_age
+                else None
+                for tid, st, o, (new_age, new_start), (old_age, old_start) in zip(
+                    tids, news, olds, new_clock, old_clock, strict=True
+                )
+            ]
+        elif _all_have_btime64(news, olds):
             made = [
                 new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
                 if o is not None

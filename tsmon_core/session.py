@@ -631,12 +631,14 @@ class SessionWriter:
             columns = scan.primary + scan.jitter
             slots = [columns[clock.fields.index(i)] for i in sorted(clock.fields)]
             texts: list[str] = []
+            seen = self._recs if self._scan is not None else {}
             for at, (tid, rec, ok) in enumerate(zip(tids, news, same, strict=True)):
-                if not ok:  # new, or changed beyond its clock fields since the last frame
+                if not ok and tid in seen:  # changed since the last frame: busy, in full
                     frag.pop(tid, None)
                     texts.append(_DUMPS([tid, *values(rec)]))
                     continue
-                parts = frag.get(tid) or self._fragment(tid, rec, clock)
+                # Aged only, or never seen (assumed to sleep from now on)
+                parts = (frag.get(tid) if ok else None) or self._fragment(tid, rec, clock)
                 texts.append(
                     f"[{tid},"
                     + ",".join([p if isinstance(p, str) else str(slots[p][at]) for p in parts])

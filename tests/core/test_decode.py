@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import read_hex
 from tsmon_core import abi, decode, encode
 from tsmon_core.errors import DecodeError, PermissionDeniedError, TaskGoneError
-from tsmon_core.model import TaskStats, clean_comm
+from tsmon_core.model import TaskStats, clean_comm, read_column
 
 FAMILY = 31
 _RANGES = {"H": 2**16, "I": 2**32, "B": 2**8, "Q": 2**64}
@@ -378,3 +378,30 @@ def test_mutated_messages_only_raise_decode_error(
     for position, value in edits:
         data[position % len(data)] = value
     _decode_everything(bytes(data))
+
+
+def _extreme(code: str, field: int, record: int) -> int:
+    """A value near the edge of a field's type, different per field and record."""
+    if code == "b":
+        return -128 + record
+    if code == "B":
+        return 255 - record
+    return {"H": 2**16, "I": 2**32, "Q": 2**64}[code] - 1 - record * (field + 1)
+
+
+@pytest.mark.parametrize("version", range(1, 18))
+def test_a_column_reads_each_numeric_field_of_every_record(version: int) -> None:
+    fields = [(n, c) for n, c, _ in abi.LAYOUTS[version].fields if c not in ("T", "32s")]
+    records = [
+        TaskStats.from_fields(
+            version,
+            **{n: _extreme(c, k, i) for k, (n, c) in enumerate(fields) if n != "version"},
+        )
+        for i in range(4)
+    ]
+    joined = bytearray().join(records)
+    klass = type(records[0])
+    for name, _ in fields:
+        assert read_column(klass, joined, name) == [getattr(r, name) for r in records], name
+    with pytest.raises(ValueError):
+        read_column(klass, joined, "ac_comm" if "ac_comm" in klass.offsets else "no_such")
