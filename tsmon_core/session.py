@@ -389,8 +389,8 @@ class SessionWriter:
       ``[tid, tgid, ...]``; ``cmdk`` = command lines known for the live processes.
     * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``a`` where new
       tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
-      when the tasks that stayed changed order; ``e`` and ``j`` tasks whose only changes are
-      clock fields (see ``_clock_delta``; ``ek`` names their layout); ``c`` other changed
+      when the tasks that stayed changed order; ``e`` and ``j`` the clock fields of the tasks
+      that stayed (see ``_clock_delta``; ``ek`` names their layout); ``c`` other changed
       tasks ``[tid, index, value step, ...]`` (the new string for the command name);
       ``tg``/``tgr`` tgid changes (flat ``[tid, tgid, ...]``; tids removed).
 
@@ -724,6 +724,7 @@ class SessionWriter:
         scan = _scan(klass, everything) if klass is not None else None
         others: Iterable[int] = range(len(common))
         clock = _CLOCK[klass] if klass is not None else None
+        clock_fields: frozenset[int] = frozenset()  # written in e/j rows for every task
         if scan is not None and clock is not None and common:
             # A task equal to its last record outside the clock fields changed in its clock
             # fields at most: found by comparing the frames' masked bytes, runs at a time.
@@ -740,21 +741,15 @@ class SessionWriter:
                 # Start times compared with the last frame's columns (its records are cold).
                 per_field = [list(map(ne, a, b)) for a, b in zip(jitter, last.jitter, strict=True)]
                 wobbled = per_field[0] if len(per_field) == 1 else list(map(or_, *per_field))
-            if all(same):
-                aged_tids = common
-                others = ()
-            else:
-                aged_tids = list(compress(common, same))
-                others = compress(range(len(common)), map(not_, same))
-                primary = [list(compress(col, same)) for col in primary]
-                jitter = [list(compress(col, same)) for col in jitter]
-                if wobbled is not None:
-                    wobbled = list(compress(wobbled, same))
-            if wobbled is None and jitter and aged_tids:
+            if wobbled is None and jitter and common:
                 assert clock.start_of is not None
-                olds = map(prev.__getitem__, aged_tids)
+                olds = map(prev.__getitem__, common)
                 wobbled = list(map(ne, zip(*jitter, strict=True), map(clock.start_of, olds)))
-            _clock_delta(clock, aged_tids, primary, jitter, wobbled or [], body)
+            # Every task that stayed gets its clock fields here, the busy ones too (their
+            # other changes follow in ``c``, which then leaves the clock fields out).
+            _clock_delta(clock, common, primary, jitter, wobbled or [], body)
+            others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
+            clock_fields = frozenset(clock.fields)
         self._scan = scan
         ci = self._enc.comm_index
         frag = self._frag
@@ -770,6 +765,10 @@ class SessionWriter:
                 continue
             old_values, new_values = old.values(), rec.values()
             moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
+            if clock_fields:
+                moved = [j for j in moved if j not in clock_fields]
+                if not moved:
+                    continue
             entry: list[Any] = [tid]
             cidx = ci(type(rec))
             for j in moved:
@@ -1015,12 +1014,13 @@ def _clock_delta(
     wobbled: list[bool],
     body: dict[str, Any],
 ) -> None:
-    """Write the tasks whose only changes are clock fields: each a few numbers.
+    """Write the clock fields of the tasks that stayed: each a few numbers.
 
     ``primary`` and ``jitter`` are the tasks' clock fields as columns, ``wobbled`` says which
     tasks' start times moved. The values are absolute. Rows, one flat list each:
 
-    * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task that only aged;
+    * ``e``: ``[tid step, ac_etime, ac_tgetime - ac_etime]``: a task's age (most tasks
+      change nothing else; the others' changes follow in ``c``, the clock fields left out);
     * ``j``: ``[tid step, ac_etime, ac_tgetime - ac_etime, ac_btime, ac_btime64 - ac_btime]``:
       one whose start time also wobbled (the kernel derives it from now - etime).
 
@@ -1800,7 +1800,7 @@ class SessionReader:
     def _apply_clock(
         self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], obj: dict[str, Any]
     ) -> None:
-        """Apply the ``e`` and ``j`` rows: tasks whose only changes are clock fields."""
+        """Apply the ``e`` and ``j`` rows: the clock fields of tasks that stayed."""
         lay = self._layouts[obj["ek"]]
         klass = lay.klass
         primary, jitter = lay.clock

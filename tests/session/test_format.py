@@ -169,6 +169,20 @@ def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Pat
     assert_same_frames(frames, got)
 
 
+def test_a_busy_task_has_its_age_in_e_and_only_its_other_changes_in_c(tmp_path: Path) -> None:
+    f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
+    busy = aged(f0.tasks[2], 1_000_000).replace(read_bytes=8192)
+    f1 = frame(1.0, {1: aged(f0.tasks[1], 1_000_000), 2: busy, 3: aged(f0.tasks[3], 999_999)})
+    path = tmp_path / "busy.jsonl"
+    write(path, [f0, f1])
+    delta = json.loads(path.read_text().splitlines()[2])
+    read_bytes = type(busy).positions["read_bytes"]
+    assert delta["c"] == [[2, read_bytes, 8192]]
+    assert delta["e"][0::3] == [1, 1, 1]  # tid steps: all three tasks
+    assert delta["e"][1::3] == [r.ac_etime for r in f1.tasks.values()]
+    assert_same_frames([f0, f1], read_all(path)[0])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int) -> None:
     # Tasks that sleep, run, wobble, come, go and swap places, with keyframes every few
