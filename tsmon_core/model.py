@@ -23,7 +23,6 @@ __all__ = [
     "TaskStats",
     "TaskstatsMessage",
     "clean_comm",
-    "field_reader",
     "fields_reader",
     "layout_class",
     "read_column",
@@ -231,7 +230,7 @@ def _number_getter(read: Callable[[bytes], tuple[Any, ...]]) -> Callable[[bytes]
     return number
 
 
-def field_reader(offset: int, code: str) -> Callable[[bytes], tuple[Any, ...]]:
+def _field_reader(offset: int, code: str) -> Callable[[bytes], tuple[Any, ...]]:
     """A C-level call reading one field (a 1-tuple; a timespec gives 2) from record bytes."""
     return struct.Struct(f"={offset}x{'qq' if code == 'T' else code}").unpack_from
 
@@ -253,9 +252,11 @@ def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
         positions[name] = index
         offsets[name] = offset
         codes[name] = code
-        if code not in ("T", "32s") and (offset % struct.calcsize(code) or layout.size % 8):
-            raise AssertionError(f"v{layout.version}: {name} is not aligned for read_column")
-        read = field_reader(offset, code)
+        if code not in ("T", "32s"):  # read_column reads it as a strided native view
+            width = struct.calcsize(code)
+            if offset % width or layout.size % width or struct.calcsize("=" + code) != width:
+                raise AssertionError(f"v{layout.version}: {name} does not suit read_column")
+        read = _field_reader(offset, code)
         if code == "32s":
             namespace[name] = property(_comm_getter(read))
         elif code == "T":

@@ -545,6 +545,28 @@ def test_a_frame_that_lies_about_its_types_is_corrupt(tmp_path: Path) -> None:
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("value", [-1, 2**64, 2**200])
+def test_a_value_out_of_its_fields_range_is_corrupt(tmp_path: Path, value: int) -> None:
+    # A hand-edited number that no struct field can hold: in a keyframe, in a delta's change
+    path = tmp_path / "range.jsonl"
+    r0 = rec(1, read_bytes=10)
+    frames = [frame(float(i), {1: aged(r0, i).replace(read_bytes=10 + i)}) for i in range(4)]
+    write(path, frames, keyframe_every=2)
+    lines = path.read_text().splitlines(keepends=True)
+    key = json.loads(lines[1])
+    key["tasks"][0][5] = value
+    lines[1] = json.dumps(key) + "\n"
+    delta = json.loads(lines[4])
+    assert delta["delta"] == 3 and delta["c"][0][0] == 1
+    delta["c"][0][2] = value if value > 0 else value - 1000  # read_bytes out of range
+    lines[4] = json.dumps(delta) + "\n"
+    path.write_text("".join(lines))
+    reader = SessionReader(path)
+    got = list(reader)
+    assert [f.t_mono for f in got] == [2.0]  # frame 1 follows a bad keyframe; 3 is bad
+    assert reader.corrupt_lines == 2 and reader.skipped_frames == 1
+
+
 def test_nothing_from_the_file_is_evaluated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
