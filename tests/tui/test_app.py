@@ -127,6 +127,23 @@ async def test_cursor_follows_its_task_across_refreshes_and_resorts() -> None:
         assert app.table.cursor_row > 0
 
 
+async def test_an_untouched_cursor_stays_on_the_top_row_as_the_order_changes() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        first, last = app.table.rows[0].tid, app.table.rows[-1].tid
+        app.backend.tasks[last].write_bps = 10_000_000  # the last row becomes the top writer
+        await step(pilot)
+        assert app.table.rows[0].tid == last and app.table.rows[1].tid == first
+        assert app.table.cursor_row == 0 and app.table.cursor_key == last
+        assert app.table.scroll_y == 0
+        assert table_lines(app.table)[1].split()[0] == str(last)  # what the screen shows on top
+        await pilot.press("down", "up")  # back on the first row: still the top of the list
+        app.backend.tasks[first].write_bps = 20_000_000
+        await step(pilot)
+        assert app.table.cursor_key == first and app.table.cursor_row == 0
+
+
 async def test_clicking_a_row_moves_the_cursor_and_a_second_click_opens_detail() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

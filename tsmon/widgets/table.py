@@ -130,6 +130,10 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self.sort_descending = True
         self.cursor_key: Hashable | None = None
         self.cursor_row = 0
+        # Whether the cursor follows its row's task: once the user puts it below the first
+        # row. Until then (and back on the first row) it stays on top, so the top of the
+        # sort is what a new view shows, whichever task that is from one refresh to the next.
+        self.cursor_pinned = False
         self._widths: list[int] = []
         self._styles: dict[str, Style] = {}
         self._geometry: tuple[object, ...] = ()
@@ -148,14 +152,15 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self.refresh()
 
     def set_rows(self, rows: Sequence[RowT]) -> None:
-        """Show a new (already sorted) list; the cursor stays on its row's key if present."""
+        """Show a new (already sorted) list; a pinned cursor stays on its row's key if
+        present, else the cursor is on the first row."""
         offset = self.cursor_row - int(self.scroll_y)
         self.rows = rows
         index = None
-        if self.cursor_key is not None:
+        if self.cursor_key is not None and self.cursor_pinned:
             index = self._index_of(self.cursor_key)
         if index is None:
-            index = min(self.cursor_row, max(len(rows) - 1, 0))
+            index = min(self.cursor_row, max(len(rows) - 1, 0)) if self.cursor_pinned else 0
             self.cursor_key = self._key(rows[index]) if rows else None
         self.cursor_row = index
         self._layout()
@@ -256,6 +261,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         index = max(0, min(index, len(self.rows) - 1))
         self.cursor_row = index
         self.cursor_key = self._key(self.rows[index])
+        self.cursor_pinned = index > 0
         self._scroll_cursor_visible()
         self.refresh()
 
