@@ -932,3 +932,19 @@ def test_same_requests_same_shapes_as_the_live_kernel() -> None:
             assert isinstance(decode_datagram(sim_cg)[0], CgroupstatsMessage)
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_no_thread_accounts_more_time_than_it_has_lived(seed: int) -> None:
+    # A thread runs, waits for a CPU or waits in a delay, one at a time: its run time and
+    # every delay together stay within its elapsed time, for every profile (compilers too).
+    backend = SimulatedBackend(seed=seed, clock="virtual", tasks=600)
+    delays = [f"{kind}_delay_total" for kind, _ in abi.DELAY_KINDS]
+    checked = 0
+    for _ in range(90):
+        backend.advance(1.0)
+        for st in backend.query_many(list(backend.list_tasks())).values():
+            accounted = st.cpu_run_real_total + sum(getattr(st, name) for name in delays)
+            assert accounted <= st.ac_etime * 1000, (st.ac_comm, accounted, st.ac_etime)
+            checked += 1
+    assert checked > 600 * 90 * 0.9

@@ -141,6 +141,9 @@ class Profile:
     quiet: float = 0.02  # event-rate factor while quiet
 
 
+_MAX_BUSY = 0.98  # the largest share of the wall clock one thread accounts
+
+
 def _p(name: str, rate: float, run_us: float, **kw: object) -> Profile:
     return Profile(name, rate, run_us, **kw)  # type: ignore[arg-type]
 
@@ -446,6 +449,11 @@ class Task:
         )
         self._djit = tuple(1.0 + 0.25 * unit(seed, serial, 20 + j) for j in range(_N_DELAY))
         self._dactive = tuple(j for j in range(_N_DELAY) if self._dc[j] > 0.0)
+        # A thread runs, waits for a CPU or waits in one of the delays, one at a time: what
+        # it accounts can never outgrow the wall clock (a busy thread at most _MAX_BUSY of it).
+        busy = self._rate * (run + sum(c * m for c, m in zip(self._dc, self._dm, strict=True)))
+        if busy > _MAX_BUSY:
+            self._rate *= _MAX_BUSY / busy
         # Per kind: (p of the last fill, max, min, when) - the maxima change only when p does.
         d = self._d
         for i in range(0, 9 * _N_DELAY, 9):
