@@ -8,11 +8,12 @@ a history ring per live task (dropped when the task goes), an exit log of at mos
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from tsmon_core.abi import DELAY_KINDS
 from tsmon_core.figures import ThreadColumns
 from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
+from tsmon_core.model import TaskStats, fields_reader
 from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
 from .columns import clean_text
@@ -85,17 +87,39 @@ class History:
 
 _IO_GET = attrgetter("read_bytes", "write_bytes")
 _DELAY_GET = attrgetter(*_DELAY_FIELDS)
+_SAMPLE_FIELDS = ("read_bytes", "write_bytes", *_DELAY_FIELDS)
+
+
+@functools.cache
+def _sample_reader(klass: type) -> Callable[[bytes], tuple[int, ...]] | None:
+    """One C-level call reading read_bytes, write_bytes and every delay total of a record of
+    ``klass`` (None when the struct version lacks one)."""
+    try:
+        return fields_reader(klass, _SAMPLE_FIELDS)
+    except ValueError:
+        return None
 
 
 def _zero(values: tuple[int | None, ...]) -> tuple[int, ...]:
     return tuple(v or 0 for v in values)
 
 
+def _io_and_delay(stats: TaskStats) -> tuple[int, int, int]:
+    """(read bytes, write bytes, sum of delay totals) of a record; absent fields count 0."""
+    read = _sample_reader(type(stats))
+    if read is not None:
+        values = read(stats)
+        rd, wr = values[0], values[1]
+        return rd, wr, sum(values) - rd - wr
+    rd, wr = _zero(_IO_GET(stats))
+    return rd, wr, sum(_zero(_DELAY_GET(stats)))
+
+
 def thread_samples(rows: Sequence[TaskRow]) -> list[tuple[float, float, float]]:
     """(read bytes/s, write bytes/s, sum of delay %) of each thread over the interval.
 
-    Reads each record's fields with one C-level getter call (this runs on every refresh for
-    every thread). A thread without a baseline (first sight, or a reused id) gives zeros.
+    Reads each record's fields with one C-level call (this runs on every refresh for every
+    thread). A thread without a baseline (first sight, or a reused id) gives zeros.
     """
     out: list[tuple[float, float, float]] = []
     append = out.append
@@ -106,24 +130,12 @@ def thread_samples(rows: Sequence[TaskRow]) -> list[tuple[float, float, float]]:
         if not dt or (prev is None and not r[5]):
             append(none3)
             continue
-        stats = r[2]
-        try:
-            rd, wr = _IO_GET(stats)
-            delays = _DELAY_GET(stats)
-            delay = sum(delays)
-            if prev is not None:
-                prd, pwr = _IO_GET(prev)
-                rd -= prd
-                wr -= pwr
-                delay -= sum(_DELAY_GET(prev))
-        except TypeError:  # a field the struct version lacks (None): the slow, careful way
-            rd, wr = _zero(_IO_GET(stats))
-            delay = sum(_zero(_DELAY_GET(stats)))
-            if prev is not None:
-                prd, pwr = _zero(_IO_GET(prev))
-                rd -= prd
-                wr -= pwr
-                delay -= sum(_zero(_DELAY_GET(prev)))
+        rd, wr, delay = _io_and_delay(r[2])
+        if prev is not None:
+            prd, pwr, pdelay = _io_and_delay(prev)
+            rd -= prd
+            wr -= pwr
+            delay -= pdelay
         append(
             (
                 rd / dt if rd > 0 else 0.0,

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tsmon.themes import TSMON_THEMES, load_themes
 from tsmon.tracking import History, Tracked
 from tsmon_core.sampler import Sampler
@@ -102,3 +104,32 @@ def test_report_and_batch_do_not_import_the_tui() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("version", [4, 8, 15, 16, 17])
+def test_thread_samples_equal_the_rows_own_figures(version: int) -> None:
+    # The one-call reader (and, for versions lacking some delay kinds, the careful path)
+    # gives each thread's I/O rates and summed delay % as the row computes them.
+    from tsmon.tracking import thread_samples
+    from tsmon_core.backends.sim import SimulatedBackend
+    from tsmon_core.metrics import DELAY_KIND_NAMES
+
+    backend = SimulatedBackend(seed=3, clock="virtual", version=version)
+    sampler = Sampler(backend)
+    sampler.poll()
+    for _ in range(3):
+        backend.advance(1.0)
+        snapshot = sampler.poll()
+    rows = snapshot.threads
+    samples = thread_samples(rows)
+    busy = 0
+    for row, (rd, wr, delay) in zip(rows, samples, strict=True):
+        if row.prev is None and not row.born:
+            assert (rd, wr, delay) == (0.0, 0.0, 0.0)
+            continue
+        assert rd == pytest.approx(max(row.value("read_bps") or 0.0, 0.0))
+        assert wr == pytest.approx(max(row.value("write_bps") or 0.0, 0.0))
+        pcts = [row.value(f"{kind}_delay_pct") or 0.0 for kind in DELAY_KIND_NAMES]
+        assert delay == pytest.approx(sum(pcts), abs=1e-9)
+        busy += rd + wr + delay > 0
+    assert busy > 10
