@@ -327,7 +327,9 @@ def fields_reader(
     return reader
 
 
-def read_column(klass: type[TaskStats], joined: bytes | bytearray, name: str) -> list[int]:
+def read_column(
+    klass: type[TaskStats], joined: bytes | bytearray | memoryview, name: str
+) -> list[int]:
     """Field ``name`` of every record in ``joined`` (records of ``klass`` back to back, as
     ``bytearray().join(records)`` makes them), read in C through a strided view.
 
