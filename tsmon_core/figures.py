@@ -45,24 +45,31 @@ def _none(records: Sequence[Any]) -> Iterable[None]:
     return repeat(None, len(records))
 
 
-# Buffers the records are joined in, kept for the next ThreadColumns: a fresh megabyte
-# costs ~250 page faults to touch (over 1 ms on a virtual machine), more than the copy.
-_BUFFERS: list[io.BytesIO] = []
-_BUFFERS_KEPT = 4
+class _BufferPool:
+    """Buffers the records are joined in, kept for the next ThreadColumns: a fresh megabyte
+    costs ~250 page faults to touch (measured: five figures of 2,080 threads in 4.2 ms with
+    reused buffers, 6.5 ms with fresh ones)."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._free: list[io.BytesIO] = []
+
+    def take(self) -> io.BytesIO:
+        """An empty buffer (its memory already touched, when one was given back)."""
+        try:
+            joined = self._free.pop()
+        except IndexError:
+            return io.BytesIO()
+        joined.seek(0)
+        return joined
+
+    def give(self, joined: io.BytesIO) -> None:
+        """A buffer no longer used."""
+        if len(self._free) < self._kept:
+            self._free.append(joined)
 
 
-def _take_buffer() -> io.BytesIO:
-    try:
-        joined = _BUFFERS.pop()
-    except IndexError:
-        return io.BytesIO()
-    joined.seek(0)
-    return joined
-
-
-def _give_buffer(joined: io.BytesIO) -> None:
-    if len(_BUFFERS) < _BUFFERS_KEPT:
-        _BUFFERS.append(joined)
+_POOL = _BufferPool(kept=4)
 
 
 class ThreadColumns:
@@ -101,16 +108,16 @@ class ThreadColumns:
         assert self._klass is not None
         held = self._joined.get(id(records))
         if held is None:
-            joined = _take_buffer()
+            joined = _POOL.take()
             joined.writelines(records)
             joined.truncate()
             held = self._joined[id(records)] = (records, joined)
         with held[1].getbuffer() as view:
             return read_column(self._klass, view, name)
 
-    def __del__(self) -> None:
+    def __del__(self, pool: _BufferPool = _POOL) -> None:  # bound now: no globals at exit
         for _, joined in self._joined.values():
-            _give_buffer(joined)
+            pool.give(joined)
 
     def _bases(self) -> list[Any]:
         """Each row's accumulation baseline: its first counters, else zero (all since birth)."""

@@ -137,3 +137,29 @@ def test_snapshot_columns_of_rows_in_several_layouts() -> None:
     assert snap.values("cpu_delay_avg") == [20.0, 4.0, None]
     assert snap.amounts("read_bytes", accumulated=True) == [4000, 700, None]
     assert snap.values("hiwater_rss") == [0, 0, 0]
+
+
+def test_columns_reuse_their_buffers_and_exit_quietly() -> None:
+    # Snapshots' columns join their records into pooled buffers: the figures stay exact from
+    # one snapshot to the next, and a process that exits holding them prints nothing.
+    import subprocess
+    import sys
+
+    code = """
+from tsmon_core.backends.sim import SimulatedBackend
+from tsmon_core.sampler import Sampler
+backend = SimulatedBackend(seed=5, clock="virtual")
+sampler = Sampler(backend)
+sampler.poll()
+for _ in range(6):
+    backend.advance(1.0)
+    snapshot = sampler.poll()
+    columns = snapshot.values("write_bps")
+    rows = [row.value("write_bps") for row in snapshot.threads]
+    assert columns == rows, "columns differ from rows"
+    assert any(rows)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+    assert done.stderr == ""
