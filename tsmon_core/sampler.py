@@ -592,9 +592,11 @@ class Sampler:
         clock = _clock_reader(news, olds)
         if clock is not None:  # one layout: each record's (etime, btime64) in one C call
             new_clock = list(map(clock, news))
-            old_clock = list(
-                map(clock, [st if o is None else o[2] for st, o in zip(news, olds, strict=True)])
-            )
+            if all(olds):  # every task seen before (rows are non-empty tuples)
+                old_clock = list(map(clock, map(_STATS_OF, olds)))
+            else:  # new tasks: their own record stands in (the row is made anew)
+                old_stats = [st if o is None else o[2] for st, o in zip(news, olds, strict=True)]
+                old_clock = list(map(clock, old_stats))
             made = [
                 new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
                 if o is not None and -1 <= old_start - new_start <= 1 and old_age <= new_age
