@@ -593,7 +593,7 @@ class Sampler:
         if clock is not None:  # one layout: each record's (etime, btime64) in one C call
             new_clock = list(map(clock, news))
             if all(olds):  # every task seen before (rows are non-empty tuples)
-                old_clock = list(map(clock, map(_STATS_OF, olds)))
+                old_clock = list(map(clock, map(_STATS_OF, cast("list[TaskRow]", olds))))
             else:  # new tasks: their own record stands in (the row is made anew)
                 old_stats = [st if o is None else o[2] for st, o in zip(news, olds, strict=True)]
                 old_clock = list(map(clock, old_stats))
