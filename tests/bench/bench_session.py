@@ -13,8 +13,9 @@ cpu   With --threads parked threads (and --busy busy ones) at --interval: CPU ti
       of what tsmon does live (collect + sampler) and of the session writer on the same
       frames, plain and gzip. Target: the writer adds at most 10 %.
 tui   The same population shown by the TUI (headless, Textual's test driver) for
-      --tui-seconds without recording and with R on, twice each: the process's CPU time per
-      refresh. Target: recording adds at most 10 %.
+      --tui-seconds without recording and with R on (counted from two refreshes after R, the
+      steady state), twice each: the process's CPU time per refresh. Target: recording adds
+      at most 10 %.
 size  File growth per task per frame on that mostly-sleeping population (real threads) and
       on the simulator (2,000 tasks). Target: <= 150 bytes uncompressed, <= 40 gzip.
 seek  A one-hour recording (3,600 frames at 1 s; --seek-tasks tasks, simulated): the first
