@@ -8,12 +8,11 @@ a history ring per live task (dropped when the task goes), an exit log of at mos
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from tsmon_core.abi import DELAY_KINDS
 from tsmon_core.figures import ThreadColumns
 from tsmon_core.metrics import DELAY_KIND_NAMES, delay_total_field
-from tsmon_core.model import TaskStats, fields_reader
+from tsmon_core.model import TaskStats, reader_for
 from tsmon_core.sampler import ExitRecord, Snapshot, TaskRow
 
 from .columns import clean_text
@@ -90,23 +89,13 @@ _DELAY_GET = attrgetter(*_DELAY_FIELDS)
 _SAMPLE_FIELDS = ("read_bytes", "write_bytes", *_DELAY_FIELDS)
 
 
-@functools.cache
-def _sample_reader(klass: type) -> Callable[[bytes], tuple[int, ...]] | None:
-    """One C-level call reading read_bytes, write_bytes and every delay total of a record of
-    ``klass`` (None when the struct version lacks one)."""
-    try:
-        return fields_reader(klass, _SAMPLE_FIELDS)
-    except ValueError:
-        return None
-
-
 def _zero(values: tuple[int | None, ...]) -> tuple[int, ...]:
     return tuple(v or 0 for v in values)
 
 
 def _io_and_delay(stats: TaskStats) -> tuple[int, int, int]:
     """(read bytes, write bytes, sum of delay totals) of a record; absent fields count 0."""
-    read = _sample_reader(type(stats))
+    read = reader_for(type(stats), _SAMPLE_FIELDS)  # one C-level call for all of them
     if read is not None:
         values = read(stats)
         rd, wr = values[0], values[1]

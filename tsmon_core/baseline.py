@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from .abi import RECORD_FIELDS
 from .metrics import COUNTER_FIELDS
-from .model import TaskStats, fields_reader
+from .model import TaskStats, fields_reader, number_property
 
 __all__ = ["Baseline", "baseline_of"]
 
@@ -31,13 +31,6 @@ class Baseline(bytes):
         return f"Baseline({shown})"
 
 
-def _reader(unpack_from: Callable[[bytes, int], tuple[int]], offset: int) -> property:
-    def read(self: bytes) -> int:
-        return unpack_from(self, offset)[0]
-
-    return property(read)
-
-
 def _make_class(record_class: type[TaskStats]) -> type[Baseline]:
     offsets = record_class.offsets
     fields = tuple(sorted((n for n in COUNTER_FIELDS if n in offsets), key=offsets.__getitem__))
@@ -52,9 +45,8 @@ def _make_class(record_class: type[TaskStats]) -> type[Baseline]:
     namespace.update(dict.fromkeys(RECORD_FIELDS))
     offset = 0
     for name in fields:
-        one = struct.Struct("=" + codes[name])
-        namespace[name] = _reader(one.unpack_from, offset)
-        offset += one.size
+        namespace[name] = number_property(offset, codes[name])
+        offset += struct.calcsize("=" + codes[name])
     name = "Baseline" + record_class.__name__.removeprefix("TaskStats")
     return type(name, (Baseline,), namespace)
 

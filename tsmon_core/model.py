@@ -9,6 +9,7 @@ since the epoch (0 when never set). A field the struct version lacks is ``None``
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,11 @@ __all__ = [
     "clean_comm",
     "fields_reader",
     "layout_class",
+    "number_property",
     "read_column",
+    "reader_for",
     "record_class",
+    "zero_column",
 ]
 
 
@@ -235,6 +239,11 @@ def _field_reader(offset: int, code: str) -> Callable[[bytes], tuple[Any, ...]]:
     return struct.Struct(f"={offset}x{'qq' if code == 'T' else code}").unpack_from
 
 
+def number_property(offset: int, code: str) -> property:
+    """A property reading the number of struct code ``code`` at byte ``offset``."""
+    return property(_number_getter(_field_reader(offset, code)))
+
+
 def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
     positions: dict[str, int] = {}
     offsets: dict[str, int] = {}
@@ -256,14 +265,13 @@ def _make_class(layout: abi.Layout, unknown: bool) -> type[TaskStats]:
             width = struct.calcsize(code)
             if offset % width or layout.size % width or struct.calcsize("=" + code) != width:
                 raise AssertionError(f"v{layout.version}: {name} does not suit read_column")
-        read = _field_reader(offset, code)
         if code == "32s":
-            namespace[name] = property(_comm_getter(read))
+            namespace[name] = property(_comm_getter(_field_reader(offset, code)))
         elif code == "T":
-            namespace[name] = property(_timespec_getter(read))
+            namespace[name] = property(_timespec_getter(_field_reader(offset, code)))
             index += 1
         else:
-            namespace[name] = property(_number_getter(read))
+            namespace[name] = number_property(offset, code)
         index += 1
     for name in abi.RECORD_FIELDS:
         if name not in positions:
@@ -327,6 +335,28 @@ def fields_reader(
     return reader
 
 
+@functools.cache
+def reader_for(
+    klass: type[TaskStats], names: tuple[str, ...]
+) -> Callable[[bytes], tuple[Any, ...]] | None:
+    """``fields_reader(klass, names)``, made once per class; None when the layout lacks one
+    of ``names`` (or it is a timespec)."""
+    try:
+        return fields_reader(klass, names)
+    except ValueError:
+        return None
+
+
+def _column_of(klass: type[TaskStats], name: str) -> tuple[str, slice]:
+    """The struct code of a numeric field and where it lies in records joined back to back,
+    as a slice of a view cast to that code (every numeric field is aligned for it)."""
+    code = klass.codes.get(name)
+    if code is None or code in ("T", "32s"):
+        raise ValueError(f"v{klass.layout.version} has no numeric field {name}")
+    width = struct.calcsize(code)
+    return code, slice(klass.offsets[name] // width, None, klass.layout.size // width)
+
+
 def read_column(
     klass: type[TaskStats], joined: bytes | bytearray | memoryview, name: str
 ) -> list[int]:
@@ -335,12 +365,17 @@ def read_column(
 
     Raises ValueError for a field the layout lacks, the command name or a timespec.
     """
-    code = klass.codes.get(name)
-    if code is None or code in ("T", "32s"):
-        raise ValueError(f"v{klass.layout.version} has no numeric field {name}")
-    width = struct.calcsize(code)
+    code, place = _column_of(klass, name)
     with memoryview(joined) as raw, raw.cast(code) as typed:  # type: ignore[call-overload]
-        return typed[klass.offsets[name] // width :: klass.layout.size // width].tolist()  # type: ignore[no-any-return]
+        return typed[place].tolist()  # type: ignore[no-any-return]
+
+
+def zero_column(klass: type[TaskStats], joined: bytearray, name: str) -> None:
+    """Set field ``name`` to 0 in every record of ``joined`` (as ``read_column`` reads it)."""
+    code, place = _column_of(klass, name)
+    count = len(joined) // klass.layout.size
+    with memoryview(joined) as raw, raw.cast(code) as typed:  # type: ignore[call-overload]
+        typed[place] = memoryview(bytes(struct.calcsize(code) * count)).cast(code)  # type: ignore[call-overload]
 
 
 # C0 controls, DEL and C1 controls: never shown, whoever named the process.

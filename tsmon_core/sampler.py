@@ -9,7 +9,6 @@ still counted. Rows compute their figures lazily: a refresh costs one small obje
 
 from __future__ import annotations
 
-import functools
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .baseline import Baseline, baseline_of
 from .errors import ListenerOverflowError, TsmonError
 from .metrics import COUNTER_FIELDS, METRICS, Metric
-from .model import CgroupStats, ExitEvent, TaskStats, fields_reader
+from .model import CgroupStats, ExitEvent, TaskStats, reader_for
 
 if TYPE_CHECKING:
     from .figures import ThreadColumns
@@ -51,21 +50,6 @@ def start_time(stats: TaskStats) -> int:
     return stats.ac_btime64 or stats.ac_btime or 0
 
 
-def _all_have_btime64(news: list[TaskStats], olds: list[TaskRow | None]) -> bool:
-    """Whether every record (new, and previous of the rows) has a 64-bit start time."""
-    classes = set(map(type, news))
-    classes.update(map(type, map(_STATS_OF, filter(None, olds))))
-    return all(isinstance(k.__dict__.get("ac_btime64"), property) for k in classes)
-
-
-@functools.cache
-def _clock_of(klass: type[TaskStats]) -> Callable[[bytes], tuple[int, ...]] | None:
-    """A C-level reader of (ac_etime, ac_btime64) for records of ``klass``, if it has both."""
-    if "ac_etime" not in klass.offsets or "ac_btime64" not in klass.offsets:
-        return None
-    return fields_reader(klass, ("ac_etime", "ac_btime64"))
-
-
 def _clock_reader(
     news: list[TaskStats], olds: list[TaskRow | None]
 ) -> Callable[[bytes], tuple[int, ...]] | None:
@@ -73,7 +57,7 @@ def _clock_reader(
     previous, or None."""
     classes = set(map(type, news))
     classes.update(map(type, map(_STATS_OF, filter(None, olds))))
-    return _clock_of(classes.pop()) if len(classes) == 1 else None
+    return reader_for(classes.pop(), ("ac_etime", "ac_btime64")) if len(classes) == 1 else None
 
 
 def _same_task(old: TaskStats, new: TaskStats) -> bool:
@@ -604,15 +588,6 @@ class Sampler:
                 for tid, st, o, (new_age, new_start), (old_age, old_start) in zip(
                     tids, news, olds, new_clock, old_clock, strict=True
                 )
-            ]
-        elif _all_have_btime64(news, olds):
-            made = [
-                new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
-                if o is not None
-                and -1 <= o[2].ac_btime64 - st.ac_btime64 <= 1
-                and o[2].ac_etime <= st.ac_etime
-                else None
-                for tid, st, o in zip(tids, news, olds, strict=True)
             ]
         else:
             made = [None] * len(tids)

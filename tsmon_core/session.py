@@ -26,7 +26,6 @@ import json
 import os
 import re
 import socket
-import struct
 import time
 import zlib
 from abc import abstractmethod
@@ -41,7 +40,15 @@ from . import abi
 from ._version import __version__
 from .backends import BackendInfo, RawFrame
 from .errors import SessionFormatError
-from .model import CgroupStats, ExitEvent, TaskStats, fields_reader, layout_class
+from .model import (
+    CgroupStats,
+    ExitEvent,
+    TaskStats,
+    fields_reader,
+    layout_class,
+    read_column,
+    zero_column,
+)
 
 if TYPE_CHECKING:
     from .sampler import Snapshot
@@ -618,6 +625,7 @@ class SessionWriter:
         if known:
             body["cmdk"] = known
         tids = list(frame.tasks)
+        order = array("q", tids)
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
             self._frag.pop(t, None)
@@ -626,7 +634,7 @@ class SessionWriter:
         values = self._enc.values
         if scan is not None:
             clock = _CLOCK[scan.klass]
-            same = self._same(scan, tids, None, self._order == array("q", tids))
+            same = self._same(scan, tids, None, self._order == order)
             frag = self._frag
             columns = scan.primary + scan.jitter
             slots = [columns[clock.fields.index(i)] for i in sorted(clock.fields)]
@@ -648,7 +656,7 @@ class SessionWriter:
             texts = [_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()]
         self._scan = scan
         self._recs = dict(frame.tasks)
-        self._order = array("q", tids)
+        self._order = order
         self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
         return "[" + ",".join(texts) + "]"
 
@@ -656,7 +664,7 @@ class SessionWriter:
         """A task's keyframe text with slots for its clock fields (the k-th clock field, in
         layout order, fills slot ``k``)."""
         values = self._enc.values(record)
-        shift = len(values) - len(record.values())  # 1 when the layout key comes first
+        shift = 1 if isinstance(values[0], str) else 0  # the layout key, when not the default
         parts: list[str | int] = []
         last = 0
         for k, i in enumerate(sorted(clock.fields)):
@@ -866,7 +874,7 @@ class _Clock:
     primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
     jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
     fields: tuple[int, ...]  # primary + jitter
-    offsets: tuple[tuple[int, str], ...]  # (byte offset, struct code) of each of ``fields``
+    names: tuple[str, ...]  # the field names of ``fields``
     start_of: Callable[[bytes], tuple[int, ...]] | None  # the jitter fields, one C call
 
 
@@ -876,22 +884,16 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
         for newer in (False, True):
             klass = layout_class(version, newer)
             names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
-            codes = {n: c for n, c, _ in klass.layout.fields}
             primary: list[str] = [f for f in ("ac_etime", "ac_tgetime") if f in names]
             jitter: list[str] = [f for f in ("ac_btime", "ac_btime64") if f in names]
             if not primary:
                 jitter = []
-            for name in primary + jitter:  # _scan reads them as strided native views
-                width = struct.calcsize(codes[name])
-                standard = struct.calcsize("=" + codes[name])
-                if klass.layout.size % width or klass.offsets[name] % width or standard != width:
-                    raise AssertionError(f"v{version}: {name} is not aligned for _scan")
             tables[klass] = _Clock(
                 key=layout_key(klass),
                 primary=tuple(map(names.index, primary)),
                 jitter=tuple(map(names.index, jitter)),
                 fields=tuple(map(names.index, primary + jitter)),
-                offsets=tuple((klass.offsets[n], codes[n]) for n in primary + jitter),
+                names=tuple(primary + jitter),
                 start_of=fields_reader(klass, jitter) if jitter else None,
             )
     return tables
@@ -915,18 +917,10 @@ class _Scan:
 def _scan(klass: type[TaskStats], records: list[TaskStats]) -> _Scan:
     """Join ``records`` (all of ``klass``), read out their clock fields and zero them."""
     clock = _CLOCK[klass]
-    size = klass.layout.size
-    n = len(records)
     joined = bytearray().join(records)
-    columns: list[list[int]] = []
-    with memoryview(joined) as raw:
-        for offset, code in clock.offsets:
-            # A strided view of the field across every record: read and zeroed in C.
-            width = struct.calcsize(code)
-            with raw.cast(code) as typed:  # type: ignore[call-overload]
-                place = slice(offset // width, None, size // width)
-                columns.append(typed[place].tolist())
-                typed[place] = memoryview(bytes(width * n)).cast(code)  # type: ignore[call-overload]
+    columns = [read_column(klass, joined, name) for name in clock.names]
+    for name in clock.names:
+        zero_column(klass, joined, name)
     split = len(clock.primary)
     return _Scan(klass, joined, columns[:split], columns[split:])
 

@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from tsmon_core.metrics import METRICS, Metric
-from tsmon_core.model import fields_reader
+from tsmon_core.model import reader_for
 
 from ..formatting import (
     NA,
@@ -303,18 +303,9 @@ _IDENTITY_FIELDS = (*_FIGURE_FIELDS, "ac_uid", "ac_comm", "ac_nice", "ac_sched")
 
 
 @functools.cache
-def _fields_getter(klass: type, names: tuple[str, ...]) -> Callable[[Any], Any] | None:
-    """One call reading ``names`` from a record of ``klass`` (None if it lacks one)."""
-    try:
-        return fields_reader(klass, names)
-    except ValueError:
-        return None
-
-
-@functools.cache
 def _getter(klass: type) -> Callable[[Any], tuple[int, ...]]:
     """One C-level call reading the five figures of a record class (0 for absent fields)."""
-    getter = _fields_getter(klass, _FIGURE_FIELDS)
+    getter = reader_for(klass, _FIGURE_FIELDS)
     if getter is None:
 
         def getter(record: Any) -> tuple[int, ...]:
@@ -326,7 +317,7 @@ def _getter(klass: type) -> Callable[[Any], tuple[int, ...]]:
 def _identity_getter(klass: type) -> Callable[[Any], Any] | None:
     """One C-level call reading the five figures plus what an idle thread's line shows
     (owner, name, nice, policy): equal for two records = nothing to redraw."""
-    return _fields_getter(klass, _IDENTITY_FIELDS)
+    return reader_for(klass, _IDENTITY_FIELDS)
 
 
 def _idle_flags(threads: Sequence[Any]) -> list[bool]:
