@@ -8,11 +8,12 @@ a history ring per live task (dropped when the task goes), an exit log of at mos
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -93,9 +94,15 @@ def _zero(values: tuple[int | None, ...]) -> tuple[int, ...]:
     return tuple(v or 0 for v in values)
 
 
+@functools.cache
+def _sample_reader(klass: type[TaskStats]) -> Callable[[bytes], tuple[int, ...]] | None:
+    """One C-level call reading _SAMPLE_FIELDS (cached by class alone: it runs per record)."""
+    return reader_for(klass, _SAMPLE_FIELDS)
+
+
 def _io_and_delay(stats: TaskStats) -> tuple[int, int, int]:
     """(read bytes, write bytes, sum of delay totals) of a record; absent fields count 0."""
-    read = reader_for(type(stats), _SAMPLE_FIELDS)  # one C-level call for all of them
+    read = _sample_reader(type(stats))
     if read is not None:
         values = read(stats)
         rd, wr = values[0], values[1]
