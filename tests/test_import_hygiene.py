@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 UI = ("textual", "rich", "click")
 
 
@@ -48,3 +50,18 @@ def test_core_sources_name_no_ui_package() -> None:
 def test_cli_entry_point_loads_no_textual() -> None:
     loaded = _modules_after("import tsmon.cli")
     assert "textual" not in loaded
+
+
+def test_the_package_opens_backends_by_name() -> None:
+    """``tsmon_core.open_backend`` is the documented entry point (no submodule to know)."""
+    import tsmon_core
+
+    backend = tsmon_core.open_backend("sim", seed=3)
+    try:
+        assert backend.info.kind == "sim"
+        tid = next(iter(backend.list_tasks()))
+        assert isinstance(backend.query_pid(tid), tsmon_core.TaskStats)
+    finally:
+        backend.close()
+    with pytest.raises(ValueError, match="unknown backend"):
+        tsmon_core.open_backend("nonsense")

@@ -1,6 +1,7 @@
 """tsmon_core: a UI-free client of the Linux taskstats interface and a model of it."""
 
 from ._version import __version__
+from .backends import Backend, BackendInfo, ExitListener, RawFrame, open_backend
 from .decode import decode_cgroupstats, decode_datagram, decode_taskstats
 from .encode import encode_taskstats
 from .errors import (
@@ -20,17 +21,21 @@ from .errors import (
 from .model import CgroupStats, ExitEvent, TaskStats, TaskstatsMessage
 
 __all__ = [
+    "Backend",
     "BackendError",
+    "BackendInfo",
     "CgroupStats",
     "CgroupUnsupportedError",
     "CpumaskError",
     "DecodeError",
     "ExitEvent",
+    "ExitListener",
     "FamilyUnavailableError",
     "KernelError",
     "ListenerOverflowError",
     "NamespaceError",
     "PermissionDeniedError",
+    "RawFrame",
     "SessionFormatError",
     "TaskGoneError",
     "TaskStats",
@@ -41,4 +46,5 @@ __all__ = [
     "decode_datagram",
     "decode_taskstats",
     "encode_taskstats",
+    "open_backend",
 ]
