@@ -1,8 +1,8 @@
 """Recorded sessions: a JSON Lines writer and a streaming reader that rebuilds every frame.
 
-A session file (schema 1) is UTF-8 JSON Lines, optionally gzip-compressed:
+A session file (schema 2) is UTF-8 JSON Lines, optionally gzip-compressed:
 
-* a **header** line: ``{"format": "tsmon-session", "schema": 1, ...}`` with the tsmon version,
+* a **header** line: ``{"format": "tsmon-session", "schema": 2, ...}`` with the tsmon version,
   host, kernel release, struct version, interval, backend, start time and, per record layout,
   the field list (``[name, code]`` pairs in struct order; a ``T`` timespec field takes two
   values, seconds and nanoseconds; ``32s`` is the command name as a string);
@@ -33,7 +33,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, compress, filterfalse
-from operator import itemgetter, ne, not_, or_, sub
+from operator import itemgetter, ne, not_, sub
 from typing import IO, TYPE_CHECKING, Any
 
 from . import abi
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "tsmon-session"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added ``d`` rows; schema 1 files are read as ever
 DEFAULT_KEYFRAME_EVERY = 30
 DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
@@ -397,7 +397,8 @@ class SessionWriter:
     * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``a`` where new
       tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
       when the tasks that stayed changed order; ``e`` and ``j`` the clock fields of the tasks
-      that stayed (see ``_clock_delta``; ``ek`` names their layout); ``c`` other changed
+      that stayed (see ``_clock_delta``; ``ek`` names their layout), or ``d`` their steps
+      when the tasks are the last frame's in its order (``_clock_steps``); ``c`` other changed
       tasks ``[tid, index, value step, ...]`` (the new string for the command name);
       ``tg``/``tgr`` tgid changes (flat ``[tid, tgid, ...]``; tids removed).
 
@@ -738,24 +739,23 @@ class SessionWriter:
             # fields at most: found by comparing the frames' masked bytes, runs at a time.
             last = self._scan
             same = self._same(scan, tids, None if common is tids else common, unchanged)
-            primary, jitter = scan.primary, scan.jitter
-            wobbled: list[bool] | None = None
-            if common is not tids:  # the columns of the tasks that stayed
-                at = {tid: i for i, tid in enumerate(tids)}
-                keep = list(map(at.__getitem__, common))
-                primary = [list(map(col.__getitem__, keep)) for col in primary]
-                jitter = [list(map(col.__getitem__, keep)) for col in jitter]
-            elif unchanged and last is not None and last.klass is klass and jitter:
-                # Start times compared with the last frame's columns (its records are cold).
-                per_field = [list(map(ne, a, b)) for a, b in zip(jitter, last.jitter, strict=True)]
-                wobbled = per_field[0] if len(per_field) == 1 else list(map(or_, *per_field))
-            if wobbled is None and jitter and common:
-                assert clock.start_of is not None
-                olds = map(prev.__getitem__, common)
-                wobbled = list(map(ne, zip(*jitter, strict=True), map(clock.start_of, olds)))
             # Every task that stayed gets its clock fields here, the busy ones too (their
             # other changes follow in ``c``, which then leaves the clock fields out).
-            _clock_delta(clock, common, primary, jitter, wobbled or [], body)
+            if unchanged and last is not None and last.klass is klass:
+                _clock_steps(clock, tids, scan, last, body)  # a quiet refresh: a step a task
+            else:
+                primary, jitter = scan.primary, scan.jitter
+                if common is not tids:  # the columns of the tasks that stayed
+                    at = {tid: i for i, tid in enumerate(tids)}
+                    keep = list(map(at.__getitem__, common))
+                    primary = [list(map(col.__getitem__, keep)) for col in primary]
+                    jitter = [list(map(col.__getitem__, keep)) for col in jitter]
+                wobbled: list[bool] = []
+                if jitter:
+                    assert clock.start_of is not None
+                    olds = map(prev.__getitem__, common)
+                    wobbled = list(map(ne, zip(*jitter, strict=True), map(clock.start_of, olds)))
+                _clock_delta(clock, common, primary, jitter, wobbled, body)
             others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
             clock_fields = frozenset(clock.fields)
         self._scan = scan
@@ -998,6 +998,30 @@ def _clock_rows(tids: list[int], groups: list[list[list[int]]]) -> list[int]:
         out.append(first)
         out += [list(map(sub, col, first)) for col in columns[1:]]
     return _flat(out)
+
+
+def _clock_steps(
+    clock: _Clock, tids: list[int], scan: _Scan, last: _Scan, body: dict[str, Any]
+) -> None:
+    """Write the clock fields of a quiet refresh (the last frame's tasks, in its order).
+
+    ``d``: per task in frame order, how far the numbers of its ``j`` row (see
+    ``_clock_delta``) moved: ``[ac_etime step, (ac_tgetime - ac_etime) step, ac_btime step,
+    (ac_btime64 - ac_btime) step]``, fields a layout lacks left out. All but the first are
+    mostly 0: the kernel rounds a thread's and its group's age to µs apart, and derives the
+    start time from now - etime (it wobbles by a second).
+    """
+    steps: list[list[int]] = []
+    for now, then in ((scan.primary, last.primary), (scan.jitter, last.jitter)):
+        if not now:
+            continue
+        first, *others = now
+        last_first, *last_others = then
+        steps.append(list(map(sub, first, last_first)))
+        for col, old in zip(others, last_others, strict=True):
+            steps.append(list(map(sub, map(sub, col, first), map(sub, old, last_first))))
+    body["d"] = _flat(steps)
+    body["ek"] = clock.key
 
 
 def _clock_delta(
@@ -1699,7 +1723,7 @@ class SessionReader:
             for tid in obj.get("g", ()):
                 del tasks[tid]
                 edits.pop(tid, None)
-            if "e" in obj or "j" in obj:
+            if "d" in obj or "e" in obj or "j" in obj:
                 self._apply_clock(tasks, edits, obj)
             changed = obj.get("c", ())
             if changed and self._fast_changes(tasks, edits, changed):
@@ -1794,12 +1818,14 @@ class SessionReader:
     def _apply_clock(
         self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], obj: dict[str, Any]
     ) -> None:
-        """Apply the ``e`` and ``j`` rows: the clock fields of tasks that stayed."""
+        """Apply the ``d``, ``e`` and ``j`` rows: the clock fields of tasks that stayed."""
         lay = self._layouts[obj["ek"]]
         klass = lay.klass
         primary, jitter = lay.clock
         if not primary:
             raise _Corrupt
+        if "d" in obj:
+            self._apply_steps(tasks, edits, klass, lay.clock, obj["d"])
         for name, fields in (("e", primary), ("j", primary + jitter)):
             rows = obj.get(name)
             if not rows:
@@ -1901,6 +1927,34 @@ class SessionReader:
                 raw = edits[tid] = list(old.values())
             raw[e] = etime
             raw[t] = etime + offset
+
+    @staticmethod
+    def _apply_steps(
+        tasks: dict[int, TaskStats],
+        edits: dict[int, list[Any]],
+        klass: type[TaskStats],
+        clock: tuple[tuple[int | None, ...], tuple[int | None, ...]],
+        steps: Any,
+    ) -> None:
+        """The ``d`` row: every task, in order, moved by its steps (see ``_clock_steps``)."""
+        primary, jitter = clock
+        groups = [(at, group) for at, group in ((0, primary), (len(primary), jitter)) if group]
+        width = sum(len(group) for _, group in groups)
+        if type(steps) is not list or len(steps) != width * len(tasks):
+            raise _Corrupt
+        if not set(map(type, steps)) <= _INT_ONLY or set(map(type, tasks.values())) != {klass}:
+            raise _Corrupt
+        get = edits.get
+        for row, (tid, old) in enumerate(tasks.items()):
+            raw = get(tid)
+            if raw is None:
+                raw = edits[tid] = list(old.values())
+            for at, group in groups:
+                i = row * width + at
+                step = steps[i]
+                for k, j in enumerate(group):
+                    if j is not None:  # None: a field this tsmon does not know
+                        raw[j] += step if k == 0 else step + steps[i + k]
 
     @staticmethod
     def _exit(x: list[Any], record: Any) -> ExitEvent:

@@ -165,11 +165,40 @@ def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Pat
     assert len(deltas) == 19
     assert all("c" not in d and len(d["n"]) == 1 and len(d["g"]) == 1 for d in deltas)
     assert all(len(d["e"]) == 3 * 299 for d in deltas)  # every task that stayed: aged only
+    assert all("d" not in d for d in deltas)  # tasks came and went: no quiet refresh
     got, _ = read_all(path)
     assert_same_frames(frames, got)
 
 
-def test_a_busy_task_has_its_age_in_e_and_only_its_other_changes_in_c(tmp_path: Path) -> None:
+def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
+    # Schema 1 had no ``d`` rows: a file of that schema (the e/j rows of tasks that came and
+    # went, and a quiet refresh written as schema 1 wrote it) replays exactly.
+    tasks = {tid: rec(tid) for tid in range(1, 6)}
+    frames = [frame(0.0, tasks)]
+    frames.append(frame(1.0, {t: aged(r, 1_000_000) for t, r in tasks.items() if t != 3}))
+    frames.append(frame(2.0, {t: aged(r, 1_000_001) for t, r in frames[1].tasks.items()}))
+    path = tmp_path / "schema1.jsonl"
+    write(path, frames)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["schema"] == SCHEMA_VERSION == 2
+    assert "e" in lines[2] and "d" in lines[3]
+    lines[0]["schema"] = 1
+    quiet = lines[3]
+    del quiet["d"]
+    tids = list(frames[2].tasks)
+    steps = [tids[0]] + [b - a for a, b in pairwise(tids)]
+    quiet["e"] = [
+        x
+        for tid, step in zip(tids, steps, strict=True)
+        for x in (step, frames[2].tasks[tid].ac_etime, 0)
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got, reader = read_all(path)
+    assert reader.header.schema == 1
+    assert_same_frames(frames, got)
+
+
+def test_a_busy_task_has_its_age_in_d_and_only_its_other_changes_in_c(tmp_path: Path) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
     busy = aged(f0.tasks[2], 1_000_000).replace(read_bytes=8192)
     f1 = frame(1.0, {1: aged(f0.tasks[1], 1_000_000), 2: busy, 3: aged(f0.tasks[3], 999_999)})
@@ -178,15 +207,60 @@ def test_a_busy_task_has_its_age_in_e_and_only_its_other_changes_in_c(tmp_path: 
     delta = json.loads(path.read_text().splitlines()[2])
     read_bytes = type(busy).positions["read_bytes"]
     assert delta["c"] == [[2, read_bytes, 8192]]
-    assert delta["e"][0::3] == [1, 1, 1]  # tid steps: all three tasks
-    assert delta["e"][1::3] == [r.ac_etime for r in f1.tasks.values()]
+    # per task in frame order: the steps of ac_etime, ac_tgetime - ac_etime, ac_btime and
+    # ac_btime64 - ac_btime
+    assert delta["d"] == [1_000_000, 0, 0, 0] * 2 + [999_999, 0, 0, 0]
+    assert "e" not in delta and "j" not in delta
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int) -> None:
+def test_a_quiet_refresh_writes_the_steps_of_every_clock_field(tmp_path: Path) -> None:
+    # The kernel rounds a thread's and its group's age to µs apart (their steps differ by one
+    # now and then) and derives the start time from now - etime (it wobbles by a second).
+    f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
+    apart = aged(f0.tasks[2], 1_000_000).replace(ac_tgetime=f0.tasks[2].ac_tgetime + 999_998)
+    wobbled = aged(f0.tasks[3], 1_000_001, btime=1).replace(ac_btime64=1_700_000_002)
+    f1 = frame(1.0, {1: aged(f0.tasks[1], 1_000_000), 2: apart, 3: wobbled})
+    path = tmp_path / "apart.jsonl"
+    write(path, [f0, f1])
+    delta = json.loads(path.read_text().splitlines()[2])
+    assert delta["d"] == [1_000_000, 0, 0, 0, 1_000_000, -2, 0, 0, 1_000_001, 0, 1, 1]
+    assert "c" not in delta and "j" not in delta and "e" not in delta
+    assert_same_frames([f0, f1], read_all(path)[0])
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [1, 0, 0, 0] * 2,
+        [1, 0, 0, 0] * 4,
+        [1, 0, 0, 0, "2", 0, 0, 0, 3, 0, 0, 0],
+        {"1": 2},
+        [1.5] * 12,
+        [None] * 12,
+    ],
+)
+def test_a_bad_d_row_is_a_corrupt_line(tmp_path: Path, steps: object) -> None:
+    f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
+    f1 = frame(1.0, {t: aged(r, 1_000_000) for t, r in f0.tasks.items()})
+    f2 = frame(2.0, {t: aged(r, 1_000_000) for t, r in f1.tasks.items()})
+    path = tmp_path / "bad_d.jsonl"
+    write(path, [f0, f1, f2])
+    lines = path.read_text().splitlines()
+    delta = json.loads(lines[2])
+    delta["d"] = steps
+    lines[2] = json.dumps(delta)
+    path.write_text("\n".join(lines) + "\n")
+    got, reader = read_all(path)
+    assert [f.t_mono for f in got] == [0.0]  # frame 1 is skipped, frame 2 waits for a keyframe
+    assert reader.corrupt_lines == 1
+
+
+@pytest.mark.parametrize(("seed", "churn"), [(s, 1.0) for s in range(6)] + [(6, 0.1), (7, 0.1)])
+def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int, churn: float) -> None:
     # Tasks that sleep, run, wobble, come, go and swap places, with keyframes every few
     # frames: whatever path each task takes through the writer, the reader rebuilds it.
+    # With little churn most frames are quiet refreshes (``d`` rows).
     rng = random.Random(seed)
     counters = ("read_bytes", "cpu_count", "nvcsw", "ac_minflt", "blkio_delay_total")
     tasks = {tid: rec(tid, ac_etime=tid, ac_tgetime=tid) for tid in range(1, 81)}
@@ -195,17 +269,19 @@ def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int) -> None:
     for i in range(1, 40):
         now: dict[int, TaskStats] = {}
         for tid, r in frames[-1].tasks.items():
-            if rng.random() < 0.03:
+            if rng.random() < 0.03 * churn:
                 continue  # exited
             r = aged(r, 1_000_000 + rng.randrange(3), btime=rng.choice((0, 0, 0, 1, -1)))
+            if rng.random() < 0.05:  # the group's age drifts from the thread's
+                r = r.replace(ac_tgetime=r.ac_tgetime + rng.choice((-1, 1)))
             if rng.random() < 0.15:
                 name = rng.choice(counters)
                 r = r.replace(**{name: getattr(r, name) + rng.randrange(1, 10**6)})
             now[tid] = r
-        for _ in range(rng.randrange(3)):
+        for _ in range(rng.randrange(3) if rng.random() < churn else 0):
             now[next_tid] = rec(next_tid)
             next_tid += 1
-        if rng.random() < 0.2:  # the listing order changes
+        if rng.random() < 0.2 * churn:  # the listing order changes
             order = list(now)
             rng.shuffle(order)
             now = {t: now[t] for t in order}
@@ -214,6 +290,9 @@ def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int) -> None:
     write(path, frames, keyframe_every=rng.choice((3, 7, 30)))
     got, _ = read_all(path)
     assert_same_frames(frames, got)
+    if churn < 1:
+        deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
+        assert sum("d" in d for d in deltas) >= 10
 
 
 def test_start_time_that_wobbles_back_is_rebuilt_exactly(tmp_path: Path) -> None:
