@@ -10,10 +10,10 @@ class), so a snapshot gathers it once for all its columns.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
-from operator import attrgetter
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, ne
+from typing import Any, cast
 
 from .metrics import METRICS, Metric
 from .model import TaskStats, read_column
@@ -43,6 +43,12 @@ Column = Callable[[Sequence[Any]], Iterable[Any]]
 
 def _none(records: Sequence[Any]) -> Iterable[None]:
     return repeat(None, len(records))
+
+
+def _moved(news: list[int], olds: list[int]) -> Iterator[int]:
+    """The places where a counter differs from its baseline (compared in C, no Python step
+    for the rest)."""
+    return compress(range(len(news)), map(ne, news, olds))
 
 
 class _BufferPool:
@@ -160,12 +166,12 @@ class ThreadColumns:
                 None if v is None or n < v else n - v
                 for n, v in zip(read(self.stats), bases, strict=True)
             ]
-        return self._no_figure(
-            [
-                n - v if n >= v else None
-                for n, v in zip(read(self.stats), read(self._since), strict=True)
-            ]
-        )
+        news, olds = cast("list[int]", read(self.stats)), cast("list[int]", read(self._since))
+        amounts: list[int | None] = [0] * len(news)  # most tasks sleep: their counters stay
+        for i in _moved(news, olds):
+            n, v = news[i], olds[i]
+            amounts[i] = n - v if n >= v else None
+        return self._no_figure(amounts)
 
     def values(self, metric: Metric | str, accumulated: bool = False) -> list[float | None]:
         """Each row's ``value(metric, accumulated)``."""
@@ -207,12 +213,12 @@ class ThreadColumns:
             dt = next(iter(self.dts))
             if not dt:
                 return [None] * len(rows)
-            return self._no_figure(
-                [
-                    (n - v) * scale / dt if n >= v else None
-                    for n, v in zip(read(self.stats), read(self._since), strict=True)
-                ]
-            )
+            news, olds = cast("list[int]", read(self.stats)), cast("list[int]", read(self._since))
+            figures: list[float | None] = [0.0] * len(news)  # 0 * scale / dt, for sleepers
+            for i in _moved(news, olds):
+                n, v = news[i], olds[i]
+                figures[i] = (n - v) * scale / dt if n >= v else None
+            return self._no_figure(figures)
         return [
             a * scale / t if a is not None and t else None
             for a, t in zip(self.amounts(m.field), map(_DT, rows), strict=True)

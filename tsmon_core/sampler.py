@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, le, sub
 from typing import TYPE_CHECKING, Any, cast
 
 from .abi import DELAY_KINDS
@@ -20,7 +20,7 @@ from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .baseline import Baseline, baseline_of
 from .errors import ListenerOverflowError, TsmonError
 from .metrics import COUNTER_FIELDS, METRICS, Metric
-from .model import CgroupStats, ExitEvent, TaskStats, reader_for
+from .model import CgroupStats, ExitEvent, TaskStats, read_column, reader_for
 
 if TYPE_CHECKING:
     from .figures import ThreadColumns
@@ -58,6 +58,32 @@ def _clock_reader(
     classes = set(map(type, news))
     classes.update(map(type, map(_STATS_OF, filter(None, olds))))
     return reader_for(classes.pop(), ("ac_etime", "ac_btime64")) if len(classes) == 1 else None
+
+
+def _clock_columns(records: list[TaskStats]) -> tuple[type[TaskStats], list[int], list[int]] | None:
+    """The one class of ``records`` with their ac_etime and ac_btime64 as columns, or None
+    (several layouts, or one without those fields)."""
+    classes = set(map(type, records))
+    if len(classes) != 1:
+        return None
+    klass: type[TaskStats] = classes.pop()
+    if "ac_etime" not in klass.offsets or "ac_btime64" not in klass.offsets:
+        return None
+    joined = b"".join(records)
+    return klass, read_column(klass, joined, "ac_etime"), read_column(klass, joined, "ac_btime64")
+
+
+def _aged_only(
+    old_ages: list[int], old_starts: list[int], ages: list[int], starts: list[int]
+) -> bool:
+    """Whether every task, place by place, is no younger than before and started at the same
+    time (give or take the kernel's second of jitter in now - etime): checked in C."""
+    if not all(map(le, old_ages, ages)):
+        return False
+    if old_starts == starts:
+        return True
+    moved: list[int] = list(map(sub, old_starts, starts))
+    return min(moved) >= -1 and max(moved) <= 1
 
 
 def _same_task(old: TaskStats, new: TaskStats) -> bool:
@@ -531,6 +557,8 @@ class Sampler:
         self._dead: dict[int, dict[str, int]] = {}
         self._cmdlines: dict[int, str] = {}
         self._last: RawFrame | None = None
+        # The last frame's tids, record class, ac_etime and ac_btime64 columns (one layout)
+        self._last_clock: tuple[list[int], type[TaskStats], list[int], list[int]] | None = None
         self._first_t: float | None = None
         self._index = 0
 
@@ -572,10 +600,26 @@ class Sampler:
         olds = list(map(known.get, tids))
         # The usual case, a comprehension: a task seen before, with the same start time (give
         # or take the kernel's second of jitter) and no younger than before.
-        made: list[TaskRow | None]
-        clock = _clock_reader(news, olds)
+        made: list[TaskRow | None] | None = None
+        columns = _clock_columns(news)
+        before, self._last_clock = self._last_clock, None
+        if columns is not None:
+            self._last_clock = (tids, *columns)
+            if (
+                before is not None
+                and before[1] is columns[0]
+                and before[0] == tids
+                and all(olds)  # the last frame's tasks, in its order: a quiet refresh
+                and _aged_only(before[2], before[3], columns[1], columns[2])
+            ):
+                made = [
+                    new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
+                    for tid, st, o in zip(tids, news, cast("list[TaskRow]", olds), strict=True)
+                ]
+        clock = _clock_reader(news, olds) if made is None else None
         if clock is not None:  # one layout: each record's (etime, btime64) in one C call
-            new_clock = list(map(clock, news))
+            new_clock: Iterable[tuple[int, ...]]
+            new_clock = zip(columns[1], columns[2], strict=True) if columns else map(clock, news)
             if all(olds):  # every task seen before (rows are non-empty tuples)
                 old_clock = list(map(clock, map(_STATS_OF, cast("list[TaskRow]", olds))))
             else:  # new tasks: their own record stands in (the row is made anew)
@@ -589,7 +633,7 @@ class Sampler:
                     tids, news, olds, new_clock, old_clock, strict=True
                 )
             ]
-        else:
+        elif made is None:
             made = [None] * len(tids)
         for i in [i for i, row in enumerate(made) if row is None]:
             tid, stats, old = tids[i], news[i], olds[i]

@@ -89,6 +89,31 @@ def test_btime_jitter_of_a_second_is_the_same_task(sampler: Sampler) -> None:
     assert snap.threads[0].value("write_bps") == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize(
+    ("aged_by", "btime", "same"),
+    [
+        (1_000_000, 1_000, True),  # aged a second
+        (1_000_000, 1_001, True),  # the kernel's second of jitter in now - etime
+        (1_000_000, 999, True),
+        (1_000_000, 1_002, False),  # started two seconds later: another task
+        (-1_000, 1_000, False),  # younger than before: another task
+    ],
+)
+def test_one_task_reused_in_place_among_many_starts_fresh(
+    sampler: Sampler, aged_by: int, btime: int, same: bool
+) -> None:
+    # The same tids in the same order (a quiet refresh, checked a column at a time): only
+    # the task whose clocks say it is another starts fresh.
+    sampler.feed(frame(0.0, *[task(tid, 1, 2_000 + tid, write_bytes=tid) for tid in range(1, 50)]))
+    later = [task(tid, 1, 1_002_000 + tid, write_bytes=tid + 100) for tid in range(1, 50)]
+    later[20] = task(21, 1, 2_021 + aged_by, btime=btime, write_bytes=21 + 100)
+    snap = sampler.feed(frame(1.0, *later))
+    assert [row.tid for row in snap.threads if row.prev is None] == ([] if same else [21])
+    rates = {row.tid: row.value("write_bps") for row in snap.threads}
+    assert rates[21] == (100.0 if same else 121.0)  # a new task's whole life is the interval
+    assert {rate for tid, rate in rates.items() if tid != 21} == {100.0}
+
+
 def test_short_lived_task_between_refreshes_is_counted(sampler: Sampler) -> None:
     sampler.feed(frame(0.0, task(1, 1, 10)))
     short = task(50, 50, 5_000, write_bytes=65_536, ac_exitcode=768, ac_flag=0x20)
