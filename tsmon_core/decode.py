@@ -262,3 +262,41 @@ def decode_reply_slots(
         else:
             replies.append(reply)
     return replies, others
+
+
+def decode_reply_batch(
+    buf: bytearray, slots: Sequence[tuple[int, bool]], stride: int, family_id: int
+) -> tuple[list[int], int, list[int], list[TaskStats]] | None:
+    """The replies in ``slots`` (as for decode_reply_slots) when every one has the usual shape
+    and the first one's header, checked a header word at a time across the slots in C:
+    (sequence numbers, port id, task ids, records). None when not (the caller then reads
+    slot by slot); a first reply that is malformed raises DecodeError as there.
+    """
+    count = len(slots)
+    if count < 2 or stride % 8 or slots.count(slots[0]) != count or slots[0][1]:
+        return None  # a lone reply, or lengths differ, or cut short
+    first = _usual_reply(buf, 0, slots[0][0], family_id)
+    if first is None:
+        return None
+    klass, size = type(first[3]), len(first[3])
+    q, w = stride // 8, stride // 4
+    with (
+        memoryview(buf) as raw,
+        raw[: count * stride] as span,
+        span.cast("Q") as quads,
+        span.cast("I") as words,
+    ):
+        # Shared by every reply: bytes 0-7 (length, type, flags), 16-23 (cmd to the AGGR
+        # attribute's type), 24-27 (the PID/TGID attribute's length and type), 32-39 (the
+        # STATS attribute's length and type, the record's version and padding) and the port
+        # id (12-15). Bytes 8-11 are the sequence number and 28-31 the task id.
+        shared = (quads[0::q], quads[2::q], words[6::w], quads[4::q], words[3::w])
+        for column in map(memoryview.tolist, shared):
+            if column.count(column[0]) != count:
+                return None
+        seqs, task_ids = words[2::w].tolist(), words[7::w].tolist()
+        port = words[3]
+        starts = range(_FAST_LEN, count * stride, stride)
+        cuts = map(slice, starts, map(size.__add__, starts))
+        records = list(map(klass, map(span.__getitem__, cuts)))
+    return seqs, port, task_ids, records

@@ -99,7 +99,7 @@ class ThreadColumns:
         # (``_never``) get no figure.
         self._never: list[int] = []
         self._since: list[Any] = prevs
-        if None in prevs:
+        if not all(prevs):  # records are never empty: only a missing one is false
             zero = self._klass(bytes(self._klass.layout.size)) if self._klass else None
             self._since = [zero if p is None else p for p in prevs]
             born = list(map(_BORN, rows))

@@ -4,8 +4,10 @@ This is the only module allowed to import pyroute2, and it does not need to: the
 resolved with a CTRL_CMD_GETFAMILY request of our own (importing pyroute2 alone costs about
 150 ms, a PID query about 2 µs). The hot path sends prebuilt request bytes, batches many
 requests into one datagram, receives their replies with one recvmmsg into the slots of a
-preallocated buffer (``mmsg.DatagramReader``) and decodes them in place with
-``decode.decode_reply_slots``, falling back to ``decode.decode_datagram`` for anything unusual.
+preallocated buffer (``mmsg.DatagramReader``) and decodes them in place, a batch of replies
+alike at once (``decode.decode_reply_batch``), else slot by slot
+(``decode.decode_reply_slots``), falling back to ``decode.decode_datagram`` for anything
+unusual.
 
 Kernel errnos become the typed errors of ``errors.py``. Nothing here blocks forever: query
 sockets carry a kernel receive timeout, cgroupstats requests ask for an ACK.
@@ -31,6 +33,7 @@ from .decode import (
     CgroupstatsMessage,
     ErrorReply,
     decode_datagram,
+    decode_reply_batch,
     decode_reply_fast,
     decode_reply_slots,
     iter_attrs,
@@ -323,6 +326,13 @@ class TaskstatsSocket:
                     raise
                 pending = self._recover(attr, chunk, seq0, found, errors)
                 continue
+            batch = decode_reply_batch(buf, slots, stride, fam)
+            if batch is not None:  # the usual case: replies alike, checked a column at a time
+                seqs, reply_port, task_ids, records = batch
+                if reply_port == portid and seq0 <= min(seqs) and max(seqs) < seq0 + n:
+                    found.update(zip(task_ids, records, strict=True))
+                    pending -= len(records)
+                    continue
             replies, others = decode_reply_slots(buf, slots, stride, fam)
             for seq, reply_port, task_id, record in replies:
                 if reply_port == portid and 0 <= seq - seq0 < n:

@@ -601,6 +601,7 @@ class Sampler:
         # The usual case, a comprehension: a task seen before, with the same start time (give
         # or take the kernel's second of jitter) and no younger than before.
         made: list[TaskRow | None] | None = None
+        quiet = False  # the last frame's tasks in its order, each the same task as before
         columns = _clock_columns(news)
         before, self._last_clock = self._last_clock, None
         if columns is not None:
@@ -612,6 +613,7 @@ class Sampler:
                 and all(olds)  # the last frame's tasks, in its order: a quiet refresh
                 and _aged_only(before[2], before[3], columns[1], columns[2])
             ):
+                quiet = True
                 made = [
                     new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
                     for tid, st, o in zip(tids, news, cast("list[TaskRow]", olds), strict=True)
@@ -635,7 +637,7 @@ class Sampler:
             ]
         elif made is None:
             made = [None] * len(tids)
-        for i in [i for i, row in enumerate(made) if row is None]:
+        for i in [] if quiet else [i for i, row in enumerate(made) if row is None]:
             tid, stats, old = tids[i], news[i], olds[i]
             # Same task unless the start time moved (beyond the kernel's one-second jitter of
             # now - etime) or it is younger than before: then the tid was reused.
@@ -660,21 +662,25 @@ class Sampler:
         exits = [self._exit_row(event, rows, known, fresh, frame) for event in frame.exits]
 
         # Keep threads that vanished without an exit event for one refresh (the event may come
-        # late); drop them after that so memory stays bounded.
-        gone = known.keys() - fresh.keys()
-        gone -= exited_tids
-        gone -= self._missing.keys()
-        missing = {tid: known[tid] for tid in gone}
+        # late); drop them after that so memory stays bounded. In a quiet refresh none did:
+        # the tasks known are the last frame's (less exits) and those kept from before it.
+        missing: dict[int, TaskRow] = {}
+        if not quiet:
+            gone = known.keys() - fresh.keys()
+            gone -= exited_tids
+            gone -= self._missing.keys()
+            missing = {tid: known[tid] for tid in gone}
         self._missing = missing
         fresh.update(missing)
         self._exited = {tid: st for tid, st in heard.items() if tid in tasks}
         self._exited.update((event.tid, event.stats) for event in frame.exits)
         self._known = fresh
-        live_tgids = set(map(_TGID, fresh.values()))
-        self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
         self._cmdlines.update(frame.cmdlines)
-        if len(self._cmdlines) > 2 * len(live_tgids) + 1024:
-            self._cmdlines = {g: c for g, c in self._cmdlines.items() if g in live_tgids}
+        if self._dead or len(self._cmdlines) > 1024:  # else there is nothing to drop
+            live_tgids = set(map(_TGID, fresh.values()))
+            self._dead = {g: d for g, d in self._dead.items() if g in live_tgids}
+            if len(self._cmdlines) > 2 * len(live_tgids) + 1024:
+                self._cmdlines = {g: c for g, c in self._cmdlines.items() if g in live_tgids}
         self._last = frame
         snapshot = Snapshot(
             frame=frame,

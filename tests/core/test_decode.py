@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import read_hex
 from tsmon_core import abi, decode, encode
 from tsmon_core.errors import DecodeError, PermissionDeniedError, TaskGoneError
-from tsmon_core.model import TaskStats, clean_comm, read_column
+from tsmon_core.model import TaskStats, clean_comm, layout_class, read_column
 
 FAMILY = 31
 _RANGES = {"H": 2**16, "I": 2**32, "B": 2**8, "Q": 2**64}
@@ -284,6 +284,97 @@ def test_reply_slots_decode_like_one_datagram_each() -> None:
     (seq, portid, tid, record), (seq2, _, tid2, record2) = replies
     assert (seq, portid, tid) == (want.seq, want.portid, 1) and record == want.pid_stats
     assert (seq2, tid2, record2.version, record2.read_bytes) == (12, 7, 17, 9)
+
+
+def _batch(count: int = 6, version: int = 16, stride: int = 2048) -> list[bytes]:
+    """Query replies of the usual shape, as the kernel answers a batch (seq and task differ)."""
+    return [
+        encode.encode_taskstats_message(
+            FAMILY,
+            pid=100 + i,
+            pid_stats=TaskStats.from_fields(version, ac_pid=100 + i, cpu_count=i * 4096),
+            seq=40 + i,
+            portid=777,
+        )
+        for i in range(count)
+    ]
+
+
+def _slot_by_slot(buf: bytearray, slots: list[tuple[int, bool]], stride: int = 2048) -> object:
+    replies, others = decode.decode_reply_slots(buf, slots, stride, FAMILY)
+    assert others == []
+    seqs, ports, tids, records = (list(x) for x in zip(*replies, strict=True))
+    assert ports.count(ports[0]) == len(ports)
+    return seqs, ports[0], tids, records
+
+
+@pytest.mark.parametrize("version", [1, 8, 15, 16, 17])
+def test_a_batch_of_replies_alike_decodes_as_slot_by_slot(version: int) -> None:
+    buf, slots = _slots(_batch(version=version))
+    batch = decode.decode_reply_batch(buf, slots, 2048, FAMILY)
+    assert batch is not None
+    assert batch == _slot_by_slot(buf, slots)
+    seqs, port, tids, records = batch
+    assert (seqs, port, tids) == (list(range(40, 46)), 777, list(range(100, 106)))
+    assert [(type(r), r.cpu_count) for r in records] == [
+        (layout_class(version, False), i * 4096) for i in range(6)
+    ]
+
+
+def _tgid_reply() -> bytes:
+    stats = TaskStats.from_fields(16, ac_pid=104)
+    return encode.encode_taskstats_message(FAMILY, tgid=104, tgid_stats=stats, seq=44, portid=777)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "tgid",  # another attribute type
+        "v17",  # another struct version (and length)
+        "port",  # another port id
+        "cut",  # cut short
+        "esrch",  # an error
+        "lone",  # a single reply: nothing to gain
+    ],
+)
+def test_a_batch_with_one_reply_unlike_the_first_is_left_to_slot_by_slot(odd: str) -> None:
+    replies = _batch()
+    if odd == "tgid":
+        replies[4] = _tgid_reply()
+    elif odd == "v17":
+        replies[4] = _batch(version=17)[4]
+    elif odd == "port":
+        data = bytearray(replies[4])
+        struct.pack_into("=I", data, 12, 778)
+        replies[4] = bytes(data)
+    elif odd == "esrch":
+        replies[4] = read_hex("kernel_esrch.hex")
+    elif odd == "lone":
+        replies = replies[:1]
+    buf, slots = _slots(replies)
+    if odd == "cut":
+        slots[3] = (slots[3][0], True)
+    assert decode.decode_reply_batch(buf, slots, 2048, FAMILY) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6 * 2048 - 1), st.integers(0, 255)), max_size=6))
+def test_a_mutated_batch_decodes_as_slot_by_slot_or_not_at_all(
+    edits: list[tuple[int, int]],
+) -> None:
+    # Whatever a batch of replies holds, its batch decoding never disagrees with reading it
+    # slot by slot: it agrees, gives up (None) or raises DecodeError as that would.
+    buf, slots = _slots(_batch())
+    for position, value in edits:
+        buf[position] = value
+    try:
+        batch = decode.decode_reply_batch(buf, slots, 2048, FAMILY)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            decode.decode_reply_slots(buf, slots, 2048, FAMILY)
+        return
+    if batch is not None:
+        assert batch == _slot_by_slot(buf, slots)
 
 
 def test_reply_slots_refuse_a_short_record() -> None:

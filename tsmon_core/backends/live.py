@@ -133,7 +133,8 @@ class NetlinkBackend:
         tasks = self._sock.query_many(list(listed))
         if reused:
             self._confirm(listed, reused, tasks)
-        tgids = {tid: listed[tid] for tid in tasks}
+        # The threads that answered (the listing is ours: when all answered, it is that)
+        tgids = listed if len(listed) == len(tasks) else {tid: listed[tid] for tid in tasks}
         exits: list[ExitEvent] = []
         lost = 0
         if listener is not None:
