@@ -82,7 +82,7 @@ DEFAULT_QUERY_RCVBUF = 4 << 20
 #: Receive buffer asked for an exit listener, bytes: a burst of 20,000 thread exits needs ~46 MB.
 DEFAULT_LISTENER_RCVBUF = 64 << 20
 #: Requests sent in one datagram by query_many (their replies must fit the receive buffer).
-DEFAULT_BATCH = 32
+DEFAULT_BATCH = 64
 #: Bytes set aside for each reply of a batch (a v17 reply is 724; a longer one is asked again).
 REPLY_SLOT = 8192
 #: Longest wait for a reply the kernel produces synchronously, seconds.
