@@ -8,6 +8,9 @@ import json
 import os
 import random
 import stat
+import zlib
+from array import array
+from base64 import b64decode, b64encode
 from itertools import pairwise
 from pathlib import Path
 
@@ -142,7 +145,7 @@ def test_sleeping_tasks_cost_a_few_bytes(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     deltas = [line for line in lines if line.startswith('{"delta"')]
     per_task = max(len(line) for line in deltas) / 500
-    assert per_task < 20, per_task  # tid step, etime, tgetime - etime
+    assert per_task < 40, per_task  # four clock fields, 28 bytes, in base64
     assert all('"c"' not in line for line in deltas)  # no task took the slow path
     got, _ = read_all(path)
     assert_same_frames(frames, got)
@@ -164,41 +167,65 @@ def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Pat
     deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
     assert len(deltas) == 19
     assert all("c" not in d and len(d["n"]) == 1 and len(d["g"]) == 1 for d in deltas)
-    assert all(len(d["e"]) == 3 * 299 for d in deltas)  # every task that stayed: aged only
-    assert all("d" not in d for d in deltas)  # tasks came and went: no quiet refresh
+    # every task that stayed, aged only: its ages (8 + 8 bytes), start times (4 + 8) as
+    # tasks came and went, and no more
+    assert all(len(zlib.decompress(b64decode(d["ck"]))) == 16 * 299 for d in deltas)
+    assert all(len(zlib.decompress(b64decode(d["cj"]))) == 12 * 299 for d in deltas)
     got, _ = read_all(path)
     assert_same_frames(frames, got)
 
 
 def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
-    # Schema 1 had no ``d`` rows: a file of that schema (the e/j rows of tasks that came and
-    # went, and a quiet refresh written as schema 1 wrote it) replays exactly.
+    # Schema 1 wrote the clock fields of the tasks that stayed as ``e`` rows (tid step,
+    # ac_etime, ac_tgetime - ac_etime) and ``j`` rows (and ac_btime, ac_btime64 - ac_btime):
+    # a file of that schema replays exactly.
     tasks = {tid: rec(tid) for tid in range(1, 6)}
     frames = [frame(0.0, tasks)]
     frames.append(frame(1.0, {t: aged(r, 1_000_000) for t, r in tasks.items() if t != 3}))
-    frames.append(frame(2.0, {t: aged(r, 1_000_001) for t, r in frames[1].tasks.items()}))
+    frames.append(
+        frame(2.0, {t: aged(r, 1_000_001, btime=t == 4) for t, r in frames[1].tasks.items()})
+    )
     path = tmp_path / "schema1.jsonl"
     write(path, frames)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0]["schema"] == SCHEMA_VERSION == 2
-    assert "e" in lines[2] and "d" in lines[3]
     lines[0]["schema"] = 1
-    quiet = lines[3]
-    del quiet["d"]
-    tids = list(frames[2].tasks)
-    steps = [tids[0]] + [b - a for a, b in pairwise(tids)]
-    quiet["e"] = [
-        x
-        for tid, step in zip(tids, steps, strict=True)
-        for x in (step, frames[2].tasks[tid].ac_etime, 0)
-    ]
+    for delta, now in zip(lines[2:4], frames[1:], strict=True):
+        del delta["ck"]
+        tids = list(now.tasks)
+        aged_only = [t for t in tids if t != 4 or delta["delta"] == 1]
+        steps = [aged_only[0]] + [b - a for a, b in pairwise(aged_only)]
+        delta["e"] = [
+            x
+            for t, step in zip(aged_only, steps, strict=True)
+            for x in (step, now.tasks[t].ac_etime, 0)
+        ]
+        if delta["delta"] == 2:
+            r = now.tasks[4]
+            delta["j"] = [4, r.ac_etime, 0, r.ac_btime, r.ac_btime64 - r.ac_btime]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     got, reader = read_all(path)
     assert reader.header.schema == 1
     assert_same_frames(frames, got)
 
 
-def test_a_busy_task_has_its_age_in_d_and_only_its_other_changes_in_c(tmp_path: Path) -> None:
+def _clock_columns(delta: dict[str, object], count: int) -> list[list[int]]:
+    """``ck`` and ``cj`` read back: ac_etime, ac_tgetime (and ac_btime, ac_btime64)."""
+    columns = []
+    for name, codes in (("ck", "QQ"), ("cj", "IQ")):
+        if name not in delta:
+            continue
+        data = zlib.decompress(b64decode(str(delta[name])))
+        assert len(data) == count * sum(array(code).itemsize for code in codes)
+        at = 0
+        for code in codes:
+            column = array(code, data[at : at + count * array(code).itemsize])
+            at += count * column.itemsize
+            columns.append(column.tolist())
+    return columns
+
+
+def test_a_busy_task_has_its_age_in_ck_and_only_its_other_changes_in_c(tmp_path: Path) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
     busy = aged(f0.tasks[2], 1_000_000).replace(read_bytes=8192)
     f1 = frame(1.0, {1: aged(f0.tasks[1], 1_000_000), 2: busy, 3: aged(f0.tasks[3], 999_999)})
@@ -207,48 +234,61 @@ def test_a_busy_task_has_its_age_in_d_and_only_its_other_changes_in_c(tmp_path: 
     delta = json.loads(path.read_text().splitlines()[2])
     read_bytes = type(busy).positions["read_bytes"]
     assert delta["c"] == [[2, read_bytes, 8192]]
-    # per task in frame order: the steps of ac_etime, ac_tgetime - ac_etime, ac_btime and
-    # ac_btime64 - ac_btime
-    assert delta["d"] == [1_000_000, 0, 0, 0] * 2 + [999_999, 0, 0, 0]
-    assert "e" not in delta and "j" not in delta
+    etime, tgetime = _clock_columns(delta, 3)  # every task, in frame order
+    assert etime == tgetime == [r.ac_etime for r in f1.tasks.values()]
+    assert "cj" not in delta  # no start time wobbled
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
-def test_a_quiet_refresh_writes_the_steps_of_every_clock_field(tmp_path: Path) -> None:
-    # The kernel rounds a thread's and its group's age to µs apart (their steps differ by one
-    # now and then) and derives the start time from now - etime (it wobbles by a second).
+def test_start_times_are_written_when_one_wobbled(tmp_path: Path) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
-    apart = aged(f0.tasks[2], 1_000_000).replace(ac_tgetime=f0.tasks[2].ac_tgetime + 999_998)
-    wobbled = aged(f0.tasks[3], 1_000_001, btime=1).replace(ac_btime64=1_700_000_002)
-    f1 = frame(1.0, {1: aged(f0.tasks[1], 1_000_000), 2: apart, 3: wobbled})
-    path = tmp_path / "apart.jsonl"
+    f1 = frame(1.0, {t: aged(r, 1_000_000, btime=t == 2) for t, r in f0.tasks.items()})
+    path = tmp_path / "wobble.jsonl"
     write(path, [f0, f1])
     delta = json.loads(path.read_text().splitlines()[2])
-    assert delta["d"] == [1_000_000, 0, 0, 0, 1_000_000, -2, 0, 0, 1_000_001, 0, 1, 1]
-    assert "c" not in delta and "j" not in delta and "e" not in delta
+    _, _, btime, btime64 = _clock_columns(delta, 3)
+    assert btime == [r.ac_btime for r in f1.tasks.values()] == btime64
+    assert btime[1] == btime[0] + 1
+    assert_same_frames([f0, f1], read_all(path)[0])
+
+
+def test_clock_columns_follow_the_order_a_reader_holds(tmp_path: Path) -> None:
+    # Tasks came, went and changed places: the clock fields are those of the tasks that
+    # stayed, in the last frame's order (the reader applies them before the new order).
+    f0 = frame(0.0, {t: rec(t, ac_etime=t, ac_tgetime=t) for t in (1, 2, 3, 4)})
+    moved = {t: aged(f0.tasks[t], 1_000_000 + t) for t in (4, 2, 1)}  # 3 went, order changed
+    f1 = frame(1.0, {**moved, 9: rec(9)})
+    path = tmp_path / "order.jsonl"
+    write(path, [f0, f1])
+    delta = json.loads(path.read_text().splitlines()[2])
+    assert delta["g"] == [3] and delta["o"] == [4, 2, 1, 9]
+    assert _clock_columns(delta, 3)[0] == [moved[t].ac_etime for t in (1, 2, 4)]
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
 @pytest.mark.parametrize(
-    "steps",
+    "text",
     [
-        [1, 0, 0, 0] * 2,
-        [1, 0, 0, 0] * 4,
-        [1, 0, 0, 0, "2", 0, 0, 0, 3, 0, 0, 0],
-        {"1": 2},
-        [1.5] * 12,
-        [None] * 12,
+        b64encode(zlib.compress(bytes(16 * 2))).decode(),  # too short for three tasks
+        b64encode(zlib.compress(bytes(16 * 4))).decode(),  # too long
+        b64encode(zlib.compress(bytes(16 * 3)) + b"x").decode(),  # more after the end
+        b64encode(zlib.compress(bytes(16 * 3))[:-3]).decode(),  # cut short
+        b64encode(bytes(16 * 3)).decode(),  # not compressed
+        "not base64!",
+        28 * 3,  # not a string
+        ["AAAA"],
     ],
 )
-def test_a_bad_d_row_is_a_corrupt_line(tmp_path: Path, steps: object) -> None:
+@pytest.mark.parametrize("row", ["ck", "cj"])
+def test_a_bad_clock_row_is_a_corrupt_line(tmp_path: Path, text: object, row: str) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
     f1 = frame(1.0, {t: aged(r, 1_000_000) for t, r in f0.tasks.items()})
     f2 = frame(2.0, {t: aged(r, 1_000_000) for t, r in f1.tasks.items()})
-    path = tmp_path / "bad_d.jsonl"
+    path = tmp_path / "bad_ck.jsonl"
     write(path, [f0, f1, f2])
     lines = path.read_text().splitlines()
     delta = json.loads(lines[2])
-    delta["d"] = steps
+    delta[row] = text
     lines[2] = json.dumps(delta)
     path.write_text("\n".join(lines) + "\n")
     got, reader = read_all(path)
@@ -292,7 +332,7 @@ def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int, churn: fl
     assert_same_frames(frames, got)
     if churn < 1:
         deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
-        assert sum("d" in d for d in deltas) >= 10
+        assert sum("g" not in d and "n" not in d for d in deltas) >= 10  # quiet refreshes
 
 
 def test_start_time_that_wobbles_back_is_rebuilt_exactly(tmp_path: Path) -> None:
@@ -383,7 +423,7 @@ def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     write(path, frames, keyframe_every=100)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     d1, d2 = lines[2], next(obj for obj in lines if obj.get("delta") == 2)
-    assert {"j", "c", "n", "a", "exits", "cmd", "cg", "lost"} <= d1.keys()
+    assert {"ck", "c", "n", "a", "exits", "cmd", "cg", "lost"} <= d1.keys()
     assert {"g", "o", "n", "tg", "exits"} <= d2.keys()
     assert any(obj.get("layout") == "16" for obj in lines)
     got, reader = read_all(path)
@@ -393,6 +433,19 @@ def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     every = tmp_path / "keys.jsonl"  # the same frames as keyframes: layouts mixed in one
     write(every, frames, keyframe_every=1)
     assert_same_frames(frames, read_all(every)[0])
+
+
+def test_every_task_changing_layout_at_once_is_rebuilt_exactly(tmp_path: Path) -> None:
+    # A frame whose tasks all moved to another struct layout (a recording spliced across
+    # kernels): no clock columns of the old layout are applied to them.
+    f0 = frame(0.0, {t: rec(t, version=16) for t in (1, 2, 3)})
+    f1 = frame(1.0, {t: rec(t, version=17, ac_etime=6_000_000) for t in (1, 2, 3)})
+    f2 = frame(2.0, {t: aged(r, 1_000_000) for t, r in f1.tasks.items()})
+    path = tmp_path / "layouts.jsonl"
+    write(path, [f0, f1, f2])
+    got, reader = read_all(path)
+    assert reader.corrupt_lines == 0
+    assert_same_frames([f0, f1, f2], got)
 
 
 def test_newer_kernel_records_keep_their_flag(tmp_path: Path) -> None:
