@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -32,6 +33,7 @@ __all__ = [
     "read_column",
     "reader_for",
     "record_class",
+    "write_column",
     "zero_column",
 ]
 
@@ -383,6 +385,13 @@ def column_bytes(klass: type[TaskStats], joined: bytes | bytearray, name: str) -
     code, place = _column_of(klass, name)
     with memoryview(joined) as raw, raw.cast(code) as typed:  # type: ignore[call-overload]
         return typed[place].tobytes()  # type: ignore[no-any-return]
+
+
+def write_column(klass: type[TaskStats], joined: bytearray, name: str, values: array[int]) -> None:
+    """Set field ``name`` of every record in ``joined`` from ``values`` (of its typecode)."""
+    code, place = _column_of(klass, name)
+    with memoryview(joined) as raw, raw.cast(code) as typed, memoryview(values) as packed:  # type: ignore[call-overload]
+        typed[place] = packed
 
 
 def zero_column(klass: type[TaskStats], joined: bytearray, name: str) -> None:

@@ -328,8 +328,11 @@ def test_random_changes_are_rebuilt_exactly(tmp_path: Path, seed: int, churn: fl
         frames.append(frame(float(i), now))
     path = tmp_path / f"random{seed}.jsonl"
     write(path, frames, keyframe_every=rng.choice((3, 7, 30)))
-    got, _ = read_all(path)
+    got, reader = read_all(path)
     assert_same_frames(frames, got)
+    for number in rng.sample(range(len(frames)), 8):  # passing over deltas: edits pending
+        assert reader.seek(number) == number
+        assert_same_frames([frames[number]], [reader.read()])
     if churn < 1:
         deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
         assert sum("g" not in d and "n" not in d for d in deltas) >= 10  # quiet refreshes
