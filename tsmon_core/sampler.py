@@ -20,7 +20,7 @@ from .backends import Backend, BackendInfo, ExitListener, RawFrame
 from .baseline import Baseline, baseline_of
 from .errors import ListenerOverflowError, TsmonError
 from .metrics import COUNTER_FIELDS, METRICS, Metric
-from .model import CgroupStats, ExitEvent, TaskStats, read_column, reader_for
+from .model import CgroupStats, ExitEvent, TaskStats, reader_for
 
 if TYPE_CHECKING:
     from .figures import ThreadColumns
@@ -60,21 +60,28 @@ def _clock_reader(
     return reader_for(classes.pop(), ("ac_etime", "ac_btime64")) if len(classes) == 1 else None
 
 
-def _clock_columns(records: list[TaskStats]) -> tuple[type[TaskStats], list[int], list[int]] | None:
+def _clock_columns(
+    records: list[TaskStats],
+) -> tuple[type[TaskStats], Sequence[int], Sequence[int]] | None:
     """The one class of ``records`` with their ac_etime and ac_btime64 as columns, or None
-    (several layouts, or one without those fields)."""
+    (several layouts, or one without those fields). Read record by record in C: joining
+    the records to read them as columns held one more copy of them all (+8 MB of RSS at
+    10,000 tasks)."""
     classes = set(map(type, records))
     if len(classes) != 1:
         return None
     klass: type[TaskStats] = classes.pop()
-    if "ac_etime" not in klass.offsets or "ac_btime64" not in klass.offsets:
+    clock = reader_for(klass, ("ac_etime", "ac_btime64"))
+    if clock is None:
         return None
-    joined = b"".join(records)
-    return klass, read_column(klass, joined, "ac_etime"), read_column(klass, joined, "ac_btime64")
+    if not records:
+        return klass, (), ()
+    ages, starts = zip(*map(clock, records), strict=True)
+    return klass, ages, starts
 
 
 def _aged_only(
-    old_ages: list[int], old_starts: list[int], ages: list[int], starts: list[int]
+    old_ages: Sequence[int], old_starts: Sequence[int], ages: Sequence[int], starts: Sequence[int]
 ) -> bool:
     """Whether every task, place by place, is no younger than before and started at the same
     time (give or take the kernel's second of jitter in now - etime): checked in C."""
@@ -558,7 +565,9 @@ class Sampler:
         self._cmdlines: dict[int, str] = {}
         self._last: RawFrame | None = None
         # The last frame's tids, record class, ac_etime and ac_btime64 columns (one layout)
-        self._last_clock: tuple[list[int], type[TaskStats], list[int], list[int]] | None = None
+        self._last_clock: tuple[list[int], type[TaskStats], Sequence[int], Sequence[int]] | None = (
+            None
+        )
         self._first_t: float | None = None
         self._index = 0
 
