@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import read_hex
 from tsmon_core import abi, decode, encode
 from tsmon_core.errors import DecodeError, PermissionDeniedError, TaskGoneError
-from tsmon_core.model import TaskStats, clean_comm, layout_class, read_column
+from tsmon_core.model import TaskStats, clean_comm, layout_class, read_column, same_column
 
 FAMILY = 31
 _RANGES = {"H": 2**16, "I": 2**32, "B": 2**8, "Q": 2**64}
@@ -496,3 +496,18 @@ def test_a_column_reads_each_numeric_field_of_every_record(version: int) -> None
         assert read_column(klass, joined, name) == [getattr(r, name) for r in records], name
     with pytest.raises(ValueError):
         read_column(klass, joined, "ac_comm" if "ac_comm" in klass.offsets else "no_such")
+
+
+@pytest.mark.parametrize("version", [1, 8, 15, 16, 17])
+def test_columns_compare_equal_only_where_every_record_agrees(version: int) -> None:
+    fields = [n for n, c, _ in abi.LAYOUTS[version].fields if c not in ("T", "32s")]
+    records = [TaskStats.from_fields(version, ac_pid=i) for i in range(1, 6)]
+    joined = bytearray().join(records)
+    klass = type(records[0])
+    for name in fields[1:]:  # version aside: changing it would change the layout
+        changed = list(records)
+        changed[3] = records[3].replace(**{name: getattr(records[3], name) + 1})
+        other = bytearray().join(changed)
+        assert same_column(klass, joined, joined, name)
+        assert not same_column(klass, joined, other, name), name
+        assert all(same_column(klass, joined, other, n) for n in fields if n != name), name
