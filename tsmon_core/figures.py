@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, ne
-from typing import Any, cast
+from typing import Any
 
 from .metrics import METRICS, Metric
 from .model import TaskStats, read_column, same_column
@@ -178,14 +178,24 @@ class ThreadColumns:
                 None if v is None or n < v else n - v
                 for n, v in zip(read(self.stats), bases, strict=True)
             ]
+        return self._interval(field, 0, None)
+
+    def _interval(
+        self, field: str, zero: float, figure: Callable[[int], float] | None
+    ) -> list[Any]:
+        """Each row's growth of a plain numeric ``field`` over the interval, as ``figure``
+        makes it of the amount (None: the amount itself); None where it went backwards or
+        there is no baseline. A row whose counter did not move gets ``zero`` (what ``figure``
+        makes of 0) without a Python step: most tasks of a quiet machine."""
+        count = len(self.rows)
         if self._unmoved(field):
-            return self._no_figure([0] * len(self.rows))
-        news, olds = cast("list[int]", read(self.stats)), cast("list[int]", read(self._since))
-        amounts: list[int | None] = [0] * len(news)  # most tasks sleep: their counters stay
+            return self._no_figure([zero] * count)
+        news, olds = self._read(self.stats, field), self._read(self._since, field)
+        out: list[Any] = [zero] * count
         for i in _moved(news, olds):
-            n, v = news[i], olds[i]
-            amounts[i] = n - v if n >= v else None
-        return self._no_figure(amounts)
+            amount = news[i] - olds[i]
+            out[i] = None if amount < 0 else amount if figure is None else figure(amount)
+        return self._no_figure(out)
 
     def values(self, metric: Metric | str, accumulated: bool = False) -> list[float | None]:
         """Each row's ``value(metric, accumulated)``."""
@@ -227,14 +237,7 @@ class ThreadColumns:
             dt = next(iter(self.dts))
             if not dt:
                 return [None] * len(rows)
-            if self._unmoved(m.field):
-                return self._no_figure([0.0] * len(rows))
-            news, olds = cast("list[int]", read(self.stats)), cast("list[int]", read(self._since))
-            figures: list[float | None] = [0.0] * len(news)  # 0 * scale / dt, for sleepers
-            for i in _moved(news, olds):
-                n, v = news[i], olds[i]
-                figures[i] = (n - v) * scale / dt if n >= v else None
-            return self._no_figure(figures)
+            return self._interval(m.field, 0.0, lambda amount: amount * scale / dt)
         return [
             a * scale / t if a is not None and t else None
             for a, t in zip(self.amounts(m.field), map(_DT, rows), strict=True)

@@ -50,14 +50,9 @@ def start_time(stats: TaskStats) -> int:
     return stats.ac_btime64 or stats.ac_btime or 0
 
 
-def _clock_reader(
-    news: list[TaskStats], olds: list[TaskRow | None]
-) -> Callable[[bytes], tuple[int, ...]] | None:
-    """The (ac_etime, ac_btime64) reader of the one layout of every record, new and
-    previous, or None."""
-    classes = set(map(type, news))
-    classes.update(map(type, map(_STATS_OF, filter(None, olds))))
-    return reader_for(classes.pop(), ("ac_etime", "ac_btime64")) if len(classes) == 1 else None
+_CLOCK_FIELDS = ("ac_etime", "ac_btime64")
+# A frame's tids, its one record class and their (ac_etime, ac_btime64) as columns
+_Clocks = tuple[list[int], type[TaskStats], Sequence[int], Sequence[int]]
 
 
 def _clock_columns(
@@ -71,7 +66,7 @@ def _clock_columns(
     if len(classes) != 1:
         return None
     klass: type[TaskStats] = classes.pop()
-    clock = reader_for(klass, ("ac_etime", "ac_btime64"))
+    clock = reader_for(klass, _CLOCK_FIELDS)
     if clock is None:
         return None
     if not records:
@@ -565,9 +560,7 @@ class Sampler:
         self._cmdlines: dict[int, str] = {}
         self._last: RawFrame | None = None
         # The last frame's tids, record class, ac_etime and ac_btime64 columns (one layout)
-        self._last_clock: tuple[list[int], type[TaskStats], Sequence[int], Sequence[int]] | None = (
-            None
-        )
+        self._last_clock: _Clocks | None = None
         self._first_t: float | None = None
         self._index = 0
 
@@ -612,39 +605,41 @@ class Sampler:
         made: list[TaskRow | None] | None = None
         quiet = False  # the last frame's tasks in its order, each the same task as before
         columns = _clock_columns(news)
-        before, self._last_clock = self._last_clock, None
+        before = self._last_clock
+        self._last_clock = None if columns is None else (tids, *columns)
         if columns is not None:
-            self._last_clock = (tids, *columns)
+            klass, ages, starts = columns
             if (
                 before is not None
-                and before[1] is columns[0]
+                and before[1] is klass
                 and before[0] == tids
                 and all(olds)  # the last frame's tasks, in its order: a quiet refresh
-                and _aged_only(before[2], before[3], columns[1], columns[2])
+                and _aged_only(before[2], before[3], ages, starts)
             ):
                 quiet = True
                 made = [
                     new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
                     for tid, st, o in zip(tids, news, cast("list[TaskRow]", olds), strict=True)
                 ]
-        clock = _clock_reader(news, olds) if made is None else None
-        if clock is not None:  # one layout: each record's (etime, btime64) in one C call
-            new_clock: Iterable[tuple[int, ...]]
-            new_clock = zip(columns[1], columns[2], strict=True) if columns else map(clock, news)
-            if all(olds):  # every task seen before (rows are non-empty tuples)
-                old_clock = list(map(clock, map(_STATS_OF, cast("list[TaskRow]", olds))))
-            else:  # new tasks: their own record stands in (the row is made anew)
-                old_stats = [st if o is None else o[2] for st, o in zip(news, olds, strict=True)]
-                old_clock = list(map(clock, old_stats))
-            made = [
-                new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
-                if o is not None and -1 <= old_start - new_start <= 1 and old_age <= new_age
-                else None
-                for tid, st, o, (new_age, new_start), (old_age, old_start) in zip(
-                    tids, news, olds, new_clock, old_clock, strict=True
+            elif set(map(type, map(_STATS_OF, filter(None, olds)))) <= {klass}:
+                # One layout, old and new: each old record's clocks in one C call; a new
+                # task's own record stands in for its missing one (its row is made anew).
+                clock = reader_for(klass, _CLOCK_FIELDS)
+                assert clock is not None  # the columns were read with it
+                old_stats: Iterable[TaskStats] = (
+                    map(_STATS_OF, cast("list[TaskRow]", olds))
+                    if all(olds)  # rows are non-empty tuples
+                    else [st if o is None else o[2] for st, o in zip(news, olds, strict=True)]
                 )
-            ]
-        elif made is None:
+                made = [
+                    new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
+                    if o is not None and -1 <= old_start - new_start <= 1 and old_age <= new_age
+                    else None
+                    for tid, st, o, new_age, new_start, (old_age, old_start) in zip(
+                        tids, news, olds, ages, starts, map(clock, old_stats), strict=True
+                    )
+                ]
+        if made is None:
             made = [None] * len(tids)
         for i in [] if quiet else [i for i, row in enumerate(made) if row is None]:
             tid, stats, old = tids[i], news[i], olds[i]

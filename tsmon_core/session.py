@@ -136,7 +136,17 @@ _INT_BYTES = frozenset({int, bytes})
 class _Layout:
     """One layout of a file, bound to the record class that reads it here."""
 
-    __slots__ = ("ci", "clock", "clock_codes", "key", "klass", "local_index", "mapping", "size")
+    __slots__ = (
+        "ci",
+        "clock",
+        "clock_codes",
+        "clock_names",
+        "key",
+        "klass",
+        "local_index",
+        "mapping",
+        "size",
+    )
 
     def __init__(self, key: str, fields: object) -> None:
         match = re.fullmatch(r"(\d{1,4})(\+?)", key)
@@ -181,9 +191,10 @@ class _Layout:
             tuple(to_local[i] if to_local else i for i in prim),
             tuple(to_local[i] if to_local else i for i in jit),
         )
-        # Their codes as the file lists them (the widths of a ``ck`` row's columns)
-        codes = {n: c for n, c in pairs}
-        self.clock_codes = tuple(codes[file_names[i]] for i in prim + jit)
+        # Their names, and their codes as the file lists them (a ``ck`` row's column widths)
+        self.clock_names = tuple(file_names[i] for i in prim + jit)
+        codes = dict(pairs)
+        self.clock_codes = tuple(codes[name] for name in self.clock_names)
 
     def record(self, raw: list[Any]) -> TaskStats:
         """A record from the raw values of a file (checked: ints, and one string for comm)."""
@@ -740,10 +751,10 @@ class SessionWriter:
         klass = self._frame_class(task_classes)
         scan = _scan(klass, everything) if klass is not None else None
         others: Iterable[int] = range(len(common))
-        clock = _CLOCK[klass] if klass is not None else None
         clock_fields: frozenset[int] = frozenset()  # written in ``ck`` for every task
         last = self._scan
-        if scan is not None and clock is not None and common:
+        if scan is not None and common:
+            clock = _CLOCK[scan.klass]
             # A task equal to its last record outside the clock fields changed in its clock
             # fields at most: found by comparing the frames' masked bytes, runs at a time.
             same = self._same(scan, tids, None if common is tids else common, unchanged)
@@ -905,8 +916,6 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
 
 
 _CLOCK = _clock_tables()
-# The raw value names of each record class (as ``values()`` lists them)
-_LOCAL_NAMES = {klass: _raw_names([(n, c) for n, c, _ in klass.layout.fields]) for klass in _CLOCK}
 
 
 @dataclass(frozen=True, slots=True)
@@ -1911,41 +1920,39 @@ class SessionReader:
             raise _Corrupt
         count = len(tasks)
         split = len(lay.clock[0])
-        names = _LOCAL_NAMES[klass]
-        columns: list[tuple[int, array[int]]] = []
-        for name, codes, places in (
-            ("ck", lay.clock_codes[:split], lay.clock[0]),
-            ("cj", lay.clock_codes[split:], lay.clock[1]),
-        ):
-            if name not in obj:
+        places = lay.clock[0] + lay.clock[1]  # None: a field this tsmon does not know
+        columns: list[tuple[int, str, array[int]]] = []
+        for row, fields in (("ck", range(split)), ("cj", range(split, len(places)))):
+            if row not in obj:
                 continue
-            widths = [array(code).itemsize for code in codes]
-            data = _unpack(obj[name], count * sum(widths))
+            widths = [array(lay.clock_codes[k]).itemsize for k in fields]
+            data = _unpack(obj[row], count * sum(widths))
             at = 0
-            for code, width, place in zip(codes, widths, places, strict=True):
+            for k, width in zip(fields, widths, strict=True):
+                code, name, place = lay.clock_codes[k], lay.clock_names[k], places[k]
                 column = array(code, data[at : at + count * width])
                 at += count * width
-                if place is None:  # a field this tsmon does not know
+                if place is None:
                     continue
                 if _BIG_ENDIAN:
                     column.byteswap()
-                local = column_code(klass, names[place])
-                columns.append((place, column if local == code else array(local, column)))
+                local = column_code(klass, name)
+                columns.append((place, name, column if local == code else array(local, column)))
         if not columns:
             return
         joined = bytearray().join(tasks.values())
-        for place, column in columns:
-            write_column(klass, joined, names[place], column)
+        for _, name, column in columns:
+            write_column(klass, joined, name, column)
         size = klass.layout.size
         with memoryview(joined) as view:
             cuts = map(slice, range(0, count * size, size), range(size, count * size + 1, size))
             records = list(map(klass, map(view.__getitem__, cuts)))
         if edits:
-            for row, tid in enumerate(tasks):
+            for at, tid in enumerate(tasks):
                 raw = edits.get(tid)
                 if raw is not None:
-                    for place, column in columns:
-                        raw[place] = column[row]
+                    for place, _, column in columns:
+                        raw[place] = column[at]
         tasks.update(zip(list(tasks), records, strict=True))
 
     @staticmethod
