@@ -163,3 +163,47 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
     assert done.stderr == ""
+
+
+def test_a_quiet_refresh_takes_its_baselines_from_the_last_snapshots_join() -> None:
+    from tsmon_core import figures
+
+    sim = SimulatedBackend(seed=3, tasks=200, clock="virtual", churn=0.0)
+    sampler = Sampler(sim)
+    sampler.poll()
+    sim.advance(1.0)
+    sampler.poll().values("read_bps")  # the first with figures: its records are joined, kept
+    reused = 0
+    for _ in range(4):
+        sim.advance(1.0)
+        snap = sampler.poll()
+        kept = tuple(figures._KEPT)
+        for name in ("read_bps", "write_bps", "cpu_delay_pct", "blkio_delay_pct"):
+            assert snap.values(name) == [row.value(name) for row in snap.threads], name
+        columns = snap._thread_columns()
+        since = columns._joined[id(columns._since)]
+        reused += any(since is joined for joined in kept)
+    assert reused == 4
+    sim.close()
+
+
+def test_baselines_not_the_kept_records_are_joined_afresh() -> None:
+    from tsmon_core.model import TaskStats
+    from tsmon_core.sampler import Snapshot, TaskRow
+
+    def snapshot(rows: list[TaskRow]) -> Snapshot:
+        return Snapshot(None, None, 1.0, rows, [], 0, True, 1, 1.0, {})  # type: ignore[arg-type]
+
+    first = [TaskStats.from_fields(16, read_bytes=1000 * i) for i in range(1, 5)]
+    before = snapshot([TaskRow(i, i, st, None, None, dt=1.0) for i, st in enumerate(first)])
+    assert before.values("read_bps") == [None] * 4  # joins and keeps ``first``
+    second = [TaskStats.from_fields(16, read_bytes=5000 * i) for i in range(1, 5)]
+    # One baseline is another record (equal length, other bytes): no reuse may hide it.
+    prevs = [*first[:2], TaskStats.from_fields(16, read_bytes=0), first[3]]
+    after = snapshot(
+        [
+            TaskRow(i, i, st, p, None, dt=1.0)
+            for i, (st, p) in enumerate(zip(second, prevs, strict=True))
+        ]
+    )
+    assert after.values("read_bps") == [4000.0, 8000.0, 15000.0, 16000.0]
