@@ -10,10 +10,9 @@ class), so a snapshot gathers it once for all its columns.
 from __future__ import annotations
 
 import io
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, repeat
-from operator import attrgetter, is_, ne
+from operator import attrgetter, ne
 from typing import Any
 
 from .metrics import METRICS, Metric
@@ -79,55 +78,13 @@ class _BufferPool:
 _POOL = _BufferPool(kept=4)
 
 
-class _Joined:
-    """Records joined into one pooled buffer, given back when the last holder lets go."""
-
-    __slots__ = ("buffer", "records")
-
-    def __init__(self, records: list[Any]) -> None:
-        self.records = records
-        self.buffer = _POOL.take()
-        self.buffer.writelines(records)
-        self.buffer.truncate()
-
-    def holds(self, records: list[Any]) -> bool:
-        """Whether ``records`` are these very records, in this order (checked in C)."""
-        mine = self.records
-        return mine is records or (len(mine) == len(records) and all(map(is_, mine, records)))
-
-    def __del__(self, pool: _BufferPool = _POOL) -> None:  # bound now: no globals at exit
-        pool.give(self.buffer)
-
-
-# The last snapshot's records, joined for its figures: a quiet refresh's baselines are these
-# very records, so the buffer is reused instead of joined again (~2.7 ms at 10,000 tasks).
-_KEPT: deque[_Joined] = deque(maxlen=1)
-
-
-def _kept_join(records: list[Any]) -> _Joined | None:
-    """The kept join of these very records, if it is one."""
-    return next((joined for joined in tuple(_KEPT) if joined.holds(records)), None)
-
-
 class ThreadColumns:
     """What the figures of a list of thread rows are computed from, gathered once."""
 
-    __slots__ = (
-        "_accum_base",
-        "_joined",
-        "_keep",
-        "_klass",
-        "_never",
-        "_since",
-        "dts",
-        "rows",
-        "stats",
-    )
+    __slots__ = ("_accum_base", "_joined", "_klass", "_never", "_since", "dts", "rows", "stats")
 
-    def __init__(self, rows: Sequence[TaskRow], *, keep: bool = False) -> None:
-        """``keep``: the records' join is kept for the next refresh (a snapshot's own rows)."""
+    def __init__(self, rows: Sequence[TaskRow]) -> None:
         self.rows = rows
-        self._keep = keep
         self.stats = list(map(_STATS, rows))
         self.dts = set(map(_DT, rows))
         prevs = list(map(_PREV, rows))
@@ -150,25 +107,17 @@ class ThreadColumns:
         self._accum_base: list[Any] | None = None
         # Each record list joined into one buffer on first use: a field of every row is then
         # one strided read in C.
-        self._joined: dict[int, _Joined] = {}
+        self._joined: dict[int, tuple[list[Any], io.BytesIO]] = {}
 
     def _buffer(self, records: list[Any]) -> io.BytesIO:
         """``records`` (self.stats or the interval baselines) joined, once."""
         held = self._joined.get(id(records))
         if held is None:
-            if records is self._since:
-                held = _kept_join(records)
-            elif self._keep and id(self._since) not in self._joined:
-                # The last refresh's join may hold the baselines: taken before it is replaced
-                since = _kept_join(self._since)
-                if since is not None:
-                    self._joined[id(self._since)] = since
-            if held is None:
-                held = _Joined(records)
-                if self._keep and records is self.stats:
-                    _KEPT.append(held)
-            self._joined[id(records)] = held
-        return held.buffer
+            joined = _POOL.take()
+            joined.writelines(records)
+            joined.truncate()
+            held = self._joined[id(records)] = (records, joined)
+        return held[1]
 
     def _read(self, records: list[Any], name: str) -> list[int]:
         """Field ``name`` of each of ``records`` (self.stats or the interval baselines)."""
@@ -183,6 +132,10 @@ class ThreadColumns:
         new, old = self._buffer(self.stats), self._buffer(self._since)
         with new.getbuffer() as a, old.getbuffer() as b:
             return same_column(self._klass, a, b, name)
+
+    def __del__(self, pool: _BufferPool = _POOL) -> None:  # bound now: no globals at exit
+        for _, joined in self._joined.values():
+            pool.give(joined)
 
     def _bases(self) -> list[Any]:
         """Each row's accumulation baseline: its first counters, else zero (all since birth)."""

@@ -510,7 +510,7 @@ class Snapshot:
         if self._columns is None:
             from .figures import ThreadColumns  # it reads TaskRow: imported once sampler is
 
-            self._columns = ThreadColumns(self.threads, keep=True)
+            self._columns = ThreadColumns(self.threads)
         return self._columns
 
     def total(self, metric: str, accumulated: bool = False) -> float:
