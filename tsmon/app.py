@@ -38,6 +38,7 @@ from tsmon_core.backends import Backend
 from tsmon_core.errors import TsmonError
 from tsmon_core.sampler import Sampler, Snapshot
 
+from .columns import ColumnSpec
 from .keys import KEYS, KeySpec, bindings
 from .messages import SampleFailed, SampleReady, TrackedUpdated
 from .resources import theme_file
@@ -49,7 +50,7 @@ from .themes import DEFAULT_THEME, TSMON_THEMES, register_all, resolve_name
 from .tracking import Tracked, default_cgroup_dirs
 from .widgets.summary import SummaryBar
 from .widgets.table import VirtualTable
-from .widgets.task_table import TaskTable
+from .widgets.task_table import TaskTable, sorted_threads
 
 __all__ = ["INTERVALS", "Recorder", "TsmonApp"]
 
@@ -128,6 +129,9 @@ class TsmonApp(App[int]):
         self._last_error_shown = 0.0
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
         self.paint_times: deque[float] = deque(maxlen=512)
+        # How the task table orders every thread, when it is shown so (column, accumulated,
+        # descending): the sampling thread sorts each new snapshot so
+        self._table_order: tuple[ColumnSpec, bool, bool] | None = None
         self.paint_cpu_times: deque[float] = deque(maxlen=512)
         self.frames_painted = 0
         self._initial = (processes, only_active, accumulated, frozenset(pids))
@@ -237,6 +241,11 @@ class TsmonApp(App[int]):
         try:
             snapshot = self.sampler.poll()
             t_new = time.perf_counter()  # the snapshot exists: latency is measured from here
+            order = self._table_order
+            if order is not None:
+                # The table's row order, sorted here while the records are fresh in the
+                # caches (the snapshot keeps it for the UI thread, which then only paints)
+                sorted_threads(snapshot, *order)
         except TsmonError as exc:
             self.post_message(SampleFailed(str(exc)))
             return
@@ -282,7 +291,7 @@ class TsmonApp(App[int]):
         # Hand the previous snapshot's rows to the worker to free: deallocating 10,000
         # records costs ~15 ms, which the UI thread should not pay before painting.
         table = self.table
-        self._retired.append((self.snapshot, table.rows, table.snapshot, table._tid_order))
+        self._retired.append((self.snapshot, table.rows, table.snapshot))
         self.snapshot = message.snapshot
         self.generation += 1
         self.refresh_view()
@@ -352,7 +361,9 @@ class TsmonApp(App[int]):
             return
         active = main.query_one(TabbedContent).active
         if active == "tasks":
-            self.table.show(snapshot)
+            table = self.table
+            table.show(snapshot)
+            self._table_order = table.order_wanted()
             self._show_totals(snapshot)  # "shown" counts the rows just derived
         elif active == "exits":
             main.query_one("#exit-pane").show(tracked, self.sampler.listener_error)  # type: ignore[attr-defined]

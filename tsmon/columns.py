@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from tsmon_core.figures import thread_amounts, thread_values
 from tsmon_core.metrics import METRICS, Metric
-from tsmon_core.sampler import TaskRow
+from tsmon_core.sampler import Snapshot, TaskRow
 
 from .formatting import (
     format_bytes,
@@ -300,6 +300,21 @@ DEFAULT_COLUMNS: tuple[str, ...] = tuple(k for k, c in COLUMNS.items() if c.defa
 
 
 # --- bulk sort keys --------------------------------------------------------------------
+
+
+def snapshot_sort_values(
+    spec: ColumnSpec, snapshot: Snapshot, accumulated: bool
+) -> list[Any] | None:
+    """Every thread's sort key for a metric column, in the snapshot's order, kept by the
+    snapshot (a second call costs a copy); None for other columns."""
+    if not spec.metric:
+        return None
+    m = METRICS[spec.metric]
+    if accumulated and m.kind == "rate":  # the table shows amounts, not averages
+        figures: list[Any] = snapshot.amounts(m.field, True)
+    else:
+        figures = snapshot.values(m, accumulated)
+    return [-1.0 if v is None else v for v in figures]
 
 
 def sort_values(spec: ColumnSpec, rows: Sequence[Any], ctx: RowContext) -> list[Any]:

@@ -10,7 +10,7 @@ still counted. Rows compute their figures lazily: a refresh costs one small obje
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter, le, sub
 from typing import TYPE_CHECKING, Any, cast
@@ -457,6 +457,11 @@ class Snapshot:
     _dead: dict[int, dict[str, int]] = field(default_factory=dict, repr=False)
     _processes: list[ProcessRow] | None = field(default=None, repr=False)
     _columns: ThreadColumns | None = field(default=None, repr=False)
+    #: The one class of every thread's record and baseline, when the sampler knows it (its
+    #: rows then all carry the snapshot's ``dt``)
+    record_class: type[TaskStats] | None = field(default=None, repr=False)
+    #: What viewers derive from the snapshot, kept with it (computed once, by any thread)
+    memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def t_mono(self) -> float:
@@ -495,7 +500,12 @@ class Snapshot:
         """Every row's ``value(metric, accumulated)``, in the order of ``rows(processes)``."""
         if processes:
             return [r.value(metric, accumulated) for r in self.processes()]
-        return self._thread_columns().values(metric, accumulated)
+        name = metric if isinstance(metric, str) else metric.name
+        figures = self.memo.get(("values", name, accumulated))
+        if figures is None:
+            figures = self._thread_columns().values(metric, accumulated)
+            self.memo["values", name, accumulated] = figures
+        return list(figures)  # a copy: the one kept stays as computed
 
     def amounts(
         self, field: str, accumulated: bool = False, processes: bool = False
@@ -504,13 +514,20 @@ class Snapshot:
         if processes:
             rows: Sequence[_Rates] = self.processes()
             return [r.accum(field) if accumulated else r.delta(field) for r in rows]
-        return self._thread_columns().amounts(field, accumulated)
+        figures = self.memo.get(("amounts", field, accumulated))
+        if figures is None:
+            figures = self._thread_columns().amounts(field, accumulated)
+            self.memo["amounts", field, accumulated] = figures
+        return list(figures)
 
     def _thread_columns(self) -> ThreadColumns:
         if self._columns is None:
             from .figures import ThreadColumns  # it reads TaskRow: imported once sampler is
 
-            self._columns = ThreadColumns(self.threads)
+            klass = self.record_class
+            # A sampler's snapshot (the one to know the class) made every row with its dt
+            dts = None if klass is None else {self.dt}
+            self._columns = ThreadColumns(self.threads, klass, dts)
         return self._columns
 
     def total(self, metric: str, accumulated: bool = False) -> float:
@@ -604,6 +621,7 @@ class Sampler:
         # or take the kernel's second of jitter) and no younger than before.
         made: list[TaskRow | None] | None = None
         quiet = False  # the last frame's tasks in its order, each the same task as before
+        one_class: type[TaskStats] | None = None  # of every record and baseline, when known
         columns = _clock_columns(news)
         before = self._last_clock
         self._last_clock = None if columns is None else (tids, *columns)
@@ -617,11 +635,13 @@ class Sampler:
                 and _aged_only(before[2], before[3], ages, starts)
             ):
                 quiet = True
+                one_class = klass
                 made = [
                     new_row(TaskRow, (tid, o[1], st, o[2], o[4], False, False, dt, now, o[9]))
                     for tid, st, o in zip(tids, news, cast("list[TaskRow]", olds), strict=True)
                 ]
             elif set(map(type, map(_STATS_OF, filter(None, olds)))) <= {klass}:
+                one_class = klass  # the baselines below are old records (or none)
                 # One layout, old and new: each old record's clocks in one C call; a new
                 # task's own record stands in for its missing one (its row is made anew).
                 clock = reader_for(klass, _CLOCK_FIELDS)
@@ -664,6 +684,12 @@ class Sampler:
         # Threads that exited before this frame count in their process's accumulated totals.
         dead_before = {g: dict(d) for g, d in self._dead.items()}
         exits = [self._exit_row(event, rows, known, fresh, frame) for event in frame.exits]
+        if one_class is not None and frame.exits:
+            exit_rows = rows[len(rows) - len(exits) :]
+            if not {type(r[2]) for r in exit_rows} | {type(r[3]) for r in exit_rows if r[3]} <= {
+                one_class
+            }:
+                one_class = None
 
         # Keep threads that vanished without an exit event for one refresh (the event may come
         # late); drop them after that so memory stays bounded. In a quiet refresh none did:
@@ -698,6 +724,7 @@ class Sampler:
             elapsed=now - self._first_t,
             cmdlines=dict(self._cmdlines),
             _dead=dead_before,
+            record_class=one_class,
         )
         self._index += 1
         return snapshot

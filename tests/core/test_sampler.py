@@ -158,3 +158,47 @@ def test_memory_of_gone_tasks_is_bounded(sampler: Sampler) -> None:
     for i in range(200):
         sampler.feed(frame(float(i), task(1000 + i, 1000 + i, 10 + i)))
     assert len(sampler._known) <= 2
+
+
+def test_record_class_is_named_only_when_every_record_and_baseline_has_it(
+    sampler: Sampler,
+) -> None:
+    def v16(tid: int, etime_us: int, **fields: int) -> TaskStats:
+        return TaskStats.from_fields(
+            16, ac_pid=tid, ac_tgid=1, ac_etime=etime_us, ac_btime64=1_000, **fields
+        )
+
+    first = sampler.feed(frame(10.0, task(1, 1, 100), task(2, 1, 100)))
+    assert first.record_class is type(task(1, 1, 0))
+    quiet = sampler.feed(frame(11.0, task(1, 1, 1_000_100), task(2, 1, 1_000_100, read_bytes=9)))
+    assert quiet.record_class is type(task(1, 1, 0))
+    assert quiet.values("read_bps") == [0.0, 9.0]
+    # A v16 record among v17 ones (and then v17 baselines under v16 records): no one class,
+    # and the figures are still right, read row by row.
+    mixed = sampler.feed(frame(12.0, task(1, 1, 2_000_100), v16(2, 2_000_100, read_bytes=29)))
+    assert mixed.record_class is None
+    assert mixed.values("read_bps") == [0.0, 20.0]
+    after = sampler.feed(frame(13.0, v16(1, 3_000_100), v16(2, 3_000_100, read_bytes=30)))
+    assert after.record_class is None  # task 1's baseline is a v17 record
+    assert after.values("read_bps") == [0.0, 1.0]  # fields read by name across layouts
+
+
+def test_the_sampler_names_the_record_class_of_a_churning_machine() -> None:
+    from tsmon_core.backends.sim import SimulatedBackend
+
+    sim = SimulatedBackend(seed=9, tasks=400, clock="virtual", churn=1.0)
+    sampler = Sampler(sim)
+    named = exits = 0
+    for _ in range(8):
+        sim.advance(1.0)
+        snap = sampler.poll()
+        exits += len(snap.exits)
+        if snap.record_class is not None:
+            named += 1
+            assert {type(r.stats) for r in snap.threads} == {snap.record_class}
+            assert {type(r.prev) for r in snap.threads if r.prev is not None} <= {snap.record_class}
+            assert {r.dt for r in snap.threads} == {snap.dt}
+        for name in ("read_bps", "write_bps", "cpu_delay_pct"):
+            assert snap.values(name) == [r.value(name) for r in snap.threads]
+    assert named == 8 and exits > 0  # exit rows included
+    sim.close()
