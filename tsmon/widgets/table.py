@@ -138,6 +138,9 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         self._styles: dict[str, Style] = {}
         self._geometry: tuple[object, ...] = ()
         self._painted_lines: dict[int, tuple[object, ...]] = {}
+        # id(row) -> (row, its cells) for the rows shown since set_rows: a line's cells are
+        # formatted once, not for its signature and again to draw it
+        self._cells_memo: dict[int, tuple[RowT, tuple[str, ...]]] = {}
 
     # --- data ---------------------------------------------------------------------------
 
@@ -146,6 +149,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
     ) -> None:
         """Change the columns (and which one is sorted, which way: ▼ or ▲); keeps the rows."""
         self.columns = list(columns)
+        self._cells_memo = {}
         self.sort_column = sort_column
         self.sort_descending = descending
         self._layout()
@@ -156,6 +160,7 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
         present, else the cursor is on the first row."""
         offset = self.cursor_row - int(self.scroll_y)
         self.rows = rows
+        self._cells_memo = {}
         index = None
         if self.cursor_key is not None and self.cursor_pinned:
             index = self._index_of(self.cursor_key)
@@ -178,7 +183,10 @@ class VirtualTable(ScrollView, Generic[RowT], can_focus=True, inherit_bindings=F
             return ()
         row = self.rows[index]
         dim = self._dim(row) if self._dim is not None else False
-        return (index % 2, dim, index == self.cursor_row, tuple(self._cells(row)))
+        memo = self._cells_memo.get(id(row))
+        if memo is None or memo[0] is not row:
+            memo = self._cells_memo[id(row)] = (row, tuple(self._cells(row)))
+        return (index % 2, dim, index == self.cursor_row, memo[1])
 
     def _refresh_changed(self) -> None:
         """Repaint only the lines whose content changed (most rows of a refresh do not).
