@@ -129,10 +129,10 @@ class TsmonApp(App[int]):
         self._last_error_shown = 0.0
         # seconds from a snapshot posted to its frame painted (wall, and UI-thread CPU)
         self.paint_times: deque[float] = deque(maxlen=512)
+        self.paint_cpu_times: deque[float] = deque(maxlen=512)
         # How the task table orders every thread, when it is shown so (column, accumulated,
         # descending): the sampling thread sorts each new snapshot so
         self._table_order: tuple[ColumnSpec, bool, bool] | None = None
-        self.paint_cpu_times: deque[float] = deque(maxlen=512)
         self.frames_painted = 0
         self._initial = (processes, only_active, accumulated, frozenset(pids))
         self._wake = threading.Event()

@@ -145,8 +145,8 @@ class TaskTable(VirtualTable[Any]):
         if needle:
             rows = [r for r in rows if row_matches(r, needle, ctx)]
         keys = sort_values(COLUMNS[self.sort_key], rows, ctx)  # ties keep task-id order
-        order_ = sorted(range(len(rows)), key=keys.__getitem__, reverse=self._descending())
-        return [rows[i] for i in order_]
+        positions = sorted(range(len(rows)), key=keys.__getitem__, reverse=self._descending())
+        return [rows[i] for i in positions]
 
     def order_wanted(self) -> tuple[ColumnSpec, bool, bool] | None:
         """(column, accumulated, descending) when the table shows every thread sorted by a
