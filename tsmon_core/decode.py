@@ -6,6 +6,7 @@ input; nothing else escapes (no struct.error, IndexError or UnicodeError).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -296,7 +297,13 @@ def decode_reply_batch(
                 return None
         seqs, task_ids = words[2::w].tolist(), words[7::w].tolist()
         port = words[3]
-        starts = range(_FAST_LEN, count * stride, stride)
-        cuts = map(slice, starts, map(size.__add__, starts))
-        records = list(map(klass, map(span.__getitem__, cuts)))
+        records = list(map(klass, map(span.__getitem__, _record_cuts(count, stride, size))))
     return seqs, port, task_ids, records
+
+
+@functools.lru_cache(maxsize=32)
+def _record_cuts(count: int, stride: int, size: int) -> tuple[slice, ...]:
+    """Where the records of ``count`` usual replies laid out every ``stride`` bytes are: the
+    same for every full batch, so made once (making them cost ~0.3 µs a record)."""
+    starts = range(_FAST_LEN, count * stride, stride)
+    return tuple(map(slice, starts, map(size.__add__, starts)))
