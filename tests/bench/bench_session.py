@@ -362,7 +362,7 @@ print(count, f"{first:.2f}", f"{statistics.median(wall):.1f}", f"{max(wall):.1f}
 # --- replaying a big file -----------------------------------------------------------------
 
 REPLAY = r"""
-import resource, sys, time
+import sys, time
 sys.path.insert(0, sys.argv[2])
 from tsmon_core.runtime import tune_gc
 from tsmon_core.backends.replay import ReplayBackend
@@ -384,7 +384,10 @@ while True:
     n += 1
     rows += len(snapshot.threads)
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: this process's own peak (ru_maxrss would also count the parent's RSS when this child
+# was forked, which the parent's 1 GB recording had made large)
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(count, n, rows, f"{indexed:.1f}", f"{elapsed:.1f}", peak)
 """
 
