@@ -33,6 +33,7 @@ __all__ = [
     "read_column",
     "reader_for",
     "record_class",
+    "record_slices",
     "same_column",
     "write_column",
     "zero_column",
@@ -373,6 +374,16 @@ def read_column(
     code, place = _column_of(klass, name)
     with memoryview(joined) as raw, raw.cast(code) as typed:  # type: ignore[call-overload]
         return typed[place].tolist()  # type: ignore[no-any-return]
+
+
+def record_slices(
+    count: int, size: int, stride: int | None = None, offset: int = 0
+) -> Iterator[slice]:
+    """Where ``count`` records of ``size`` bytes lie in a buffer: every ``stride`` bytes (by
+    default back to back) from ``offset``."""
+    step = size if stride is None else stride
+    starts = range(offset, offset + count * step, step)
+    return map(slice, starts, map(size.__add__, starts))
 
 
 def same_column(

@@ -49,6 +49,7 @@ from .model import (
     column_bytes,
     column_code,
     layout_class,
+    record_slices,
     write_column,
     zero_column,
 )
@@ -1957,8 +1958,7 @@ class SessionReader:
             write_column(klass, joined, name, column)
         size = klass.layout.size
         with memoryview(joined) as view:
-            cuts = map(slice, range(0, count * size, size), range(size, count * size + 1, size))
-            records = list(map(klass, map(view.__getitem__, cuts)))
+            records = list(map(klass, map(view.__getitem__, record_slices(count, size))))
         if edits:
             for at, tid in enumerate(tasks):
                 raw = edits.get(tid)
