@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from tsmon_core.figures import thread_amounts, thread_values
+from tsmon_core.figures import ThreadColumns
 from tsmon_core.metrics import METRICS, Metric
 from tsmon_core.sampler import Snapshot, TaskRow
 
@@ -302,6 +302,16 @@ DEFAULT_COLUMNS: tuple[str, ...] = tuple(k for k, c in COLUMNS.items() if c.defa
 # --- bulk sort keys --------------------------------------------------------------------
 
 
+def _metric_keys(m: Metric, accumulated: bool, threads: ThreadColumns | Snapshot) -> list[Any]:
+    """A metric column's sort keys from the figures of thread rows (the amounts of a rate
+    when accumulated: the table shows those, not averages); -1 where there is none."""
+    if accumulated and m.kind == "rate":
+        figures: list[Any] = threads.amounts(m.field, True)
+    else:
+        figures = threads.values(m, accumulated)
+    return [-1.0 if v is None else v for v in figures]
+
+
 def snapshot_sort_values(
     spec: ColumnSpec, snapshot: Snapshot, accumulated: bool
 ) -> list[Any] | None:
@@ -309,23 +319,13 @@ def snapshot_sort_values(
     snapshot (a second call costs a copy); None for other columns."""
     if not spec.metric:
         return None
-    m = METRICS[spec.metric]
-    if accumulated and m.kind == "rate":  # the table shows amounts, not averages
-        figures: list[Any] = snapshot.amounts(m.field, True)
-    else:
-        figures = snapshot.values(m, accumulated)
-    return [-1.0 if v is None else v for v in figures]
+    return _metric_keys(METRICS[spec.metric], accumulated, snapshot)
 
 
 def sort_values(spec: ColumnSpec, rows: Sequence[Any], ctx: RowContext) -> list[Any]:
     """Every row's sort key for one column, list-wise for thread rows of metric columns."""
     if spec.metric and rows and type(rows[0]) is TaskRow:
-        m = METRICS[spec.metric]
-        if ctx.accumulated and m.kind == "rate":  # the table shows amounts, not averages
-            figures: list[Any] = thread_amounts(rows, m.field, True)
-        else:
-            figures = thread_values(rows, m, ctx.accumulated)
-        return [-1.0 if v is None else v for v in figures]
+        return _metric_keys(METRICS[spec.metric], ctx.accumulated, ThreadColumns(rows))
     if spec.key == "tid":
         return [r.tid for r in rows]
     sort_key = spec.sort_key
