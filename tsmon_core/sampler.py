@@ -684,11 +684,11 @@ class Sampler:
         # Threads that exited before this frame count in their process's accumulated totals.
         dead_before = {g: dict(d) for g, d in self._dead.items()}
         exits = [self._exit_row(event, rows, known, fresh, frame) for event in frame.exits]
-        if one_class is not None and frame.exits:
-            exit_rows = rows[len(rows) - len(exits) :]
-            if not {type(r[2]) for r in exit_rows} | {type(r[3]) for r in exit_rows if r[3]} <= {
-                one_class
-            }:
+        if one_class is not None and exits:  # their rows, appended last: records, baselines
+            exit_rows = rows[-len(exits) :]
+            kinds = set(map(type, map(_STATS_OF, exit_rows)))
+            kinds.update(type(row[3]) for row in exit_rows if row[3] is not None)
+            if kinds != {one_class}:
                 one_class = None
 
         # Keep threads that vanished without an exit event for one refresh (the event may come

@@ -594,7 +594,7 @@ class SessionWriter:
             self._da = delayacct
         tasks_text = ""
         if key:
-            tasks_text = self._keyframe(frame, body)
+            tasks_text = self._keyframe(frame, body, task_classes)
         else:
             self._delta(frame, body, task_classes)
         if frame.exits:
@@ -632,7 +632,9 @@ class SessionWriter:
             group,
         ]
 
-    def _keyframe(self, frame: RawFrame, body: dict[str, Any]) -> str:
+    def _keyframe(
+        self, frame: RawFrame, body: dict[str, Any], task_classes: set[type[TaskStats]]
+    ) -> str:
         """Fill a keyframe's body; returns the JSON text of its task table.
 
         A task that only aged since the last frame is written from its ready JSON text with
@@ -649,7 +651,7 @@ class SessionWriter:
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
             self._frag.pop(t, None)
-        klass = self._frame_class(set(map(type, news)))
+        klass = self._frame_class(task_classes)
         scan = _scan(klass, news) if klass is not None else None
         values = self._enc.values
         if scan is not None:
