@@ -469,10 +469,11 @@ class SessionWriter:
             default = f"{abi.LATEST_VERSION}+" if sv > abi.LATEST_VERSION else None
         self._enc = _Encoder(default)
         self._recs: dict[int, TaskStats] = {}
-        # The previous frame's tids and (tid, tgid) pairs as C arrays: compared with the next
-        # frame's at memcmp speed (its own int objects would be cold in the CPU caches).
-        self._order = array("q")
-        self._tg_flat = array("q")
+        # The previous frame's tids in order, and its tgids' keys and values: lists, compared
+        # with the next frame's in one C call each (making C arrays of them cost more).
+        self._order: list[int] = []
+        self._tg_keys: list[int] = []
+        self._tg_values: list[int] = []
         self._cmd: dict[int, str] = {}
         # The last frame's records with their clock fields zeroed, joined (see _Scan)
         self._scan: _Scan | None = None
@@ -647,7 +648,6 @@ class SessionWriter:
         if known:
             body["cmdk"] = known
         tids = list(frame.tasks)
-        order = array("q", tids)
         news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
             self._frag.pop(t, None)
@@ -656,7 +656,7 @@ class SessionWriter:
         values = self._enc.values
         if scan is not None:
             clock = _CLOCK[scan.klass]
-            same = self._same(scan, tids, None, self._order == order)
+            same = self._same(scan, tids, None, self._order == tids)
             frag = self._frag
             columns = [scan.ints(k) for k in range(len(clock.names))]
             slots = [columns[clock.fields.index(i)] for i in sorted(clock.fields)]
@@ -678,8 +678,9 @@ class SessionWriter:
             texts = [_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()]
         self._scan = scan
         self._recs = dict(frame.tasks)
-        self._order = order
-        self._tg_flat = array("q", chain.from_iterable(frame.tgids.items()))
+        self._order = tids
+        self._tg_keys = list(frame.tgids)
+        self._tg_values = list(frame.tgids.values())
         return "[" + ",".join(texts) + "]"
 
     def _fragment(self, tid: int, record: TaskStats, clock: _Clock) -> list[str | int]:
@@ -720,7 +721,7 @@ class SessionWriter:
         size = scan.klass.layout.size
         if unchanged:
             return _equal_runs(scan.masked, last.masked, size, [(0, 0, len(tids))])
-        where = {tid: k for k, tid in enumerate(self._order.tolist())}
+        where = {tid: k for k, tid in enumerate(self._order)}
         here = {tid: i for i, tid in enumerate(tids)} if common is not None else None
         wanted = tids if common is None else common
         olds = list(map(where.get, wanted))
@@ -733,9 +734,8 @@ class SessionWriter:
         tasks = frame.tasks
         prev = self._recs
         tids = list(tasks)
-        order = array("q", tids)
-        unchanged = order == self._order  # a quiet refresh: the same tids in the same order
-        old_order = [] if unchanged else self._order.tolist()
+        unchanged = tids == self._order  # a quiet refresh: the same tids in the same order
+        old_order = [] if unchanged else self._order
         gone = list(filterfalse(tasks.__contains__, old_order))
         gone_set = frozenset(gone)
         for t in gone:
@@ -828,21 +828,9 @@ class SessionWriter:
                     before = t
             body["a"] = after
         tgids = frame.tgids
-        old_flat = self._tg_flat
-        # A quiet refresh: the same tids in the same order, listed so in both frames' tgids,
-        # each in the same group as before (the tgids compared alone).
-        same_groups = (
-            unchanged
-            and list(tgids) == tids
-            and old_flat[0::2] == order
-            and array("q", tgids.values()) == old_flat[1::2]
-        )
-        if (
-            not same_groups
-            and (tg_flat := array("q", chain.from_iterable(tgids.items()))) != old_flat
-        ):
-            pairs = old_flat.tolist()
-            old_tg = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+        tg_keys, tg_values = list(tgids), list(tgids.values())
+        if tg_keys != self._tg_keys or tg_values != self._tg_values:
+            old_tg = dict(zip(self._tg_keys, self._tg_values, strict=True))
             # (tid, tgid) pairs new or changed, and tids no longer listed
             regrouped = list(filterfalse(old_tg.items().__contains__, tgids.items()))
             if regrouped:
@@ -850,9 +838,9 @@ class SessionWriter:
             removed = list(filterfalse(tgids.__contains__, old_tg))
             if removed:
                 body["tgr"] = removed
-            self._tg_flat = tg_flat
+            self._tg_keys, self._tg_values = tg_keys, tg_values
         self._recs = dict(tasks)
-        self._order = order
+        self._order = tids
 
     def close(self, reason: str = "stopped") -> None:
         """Write the end line (the mark of a clean end) and close the file."""
