@@ -409,7 +409,9 @@ def column_code(klass: type[TaskStats], name: str) -> str:
     return _column_of(klass, name)[0]
 
 
-def column_bytes(klass: type[TaskStats], joined: bytes | bytearray, name: str) -> bytes:
+def column_bytes(
+    klass: type[TaskStats], joined: bytes | bytearray | memoryview, name: str
+) -> bytes:
     """Field ``name`` of every record in ``joined`` as one packed array (native byte order):
     ``read_column`` without making an int per record."""
     code, place = _column_of(klass, name)
@@ -424,7 +426,7 @@ def write_column(klass: type[TaskStats], joined: bytearray, name: str, values: a
         typed[place] = packed
 
 
-def zero_column(klass: type[TaskStats], joined: bytearray, name: str) -> None:
+def zero_column(klass: type[TaskStats], joined: bytearray | memoryview, name: str) -> None:
     """Set field ``name`` to 0 in every record of ``joined`` (as ``read_column`` reads it)."""
     code, place = _column_of(klass, name)
     count = len(joined) // klass.layout.size

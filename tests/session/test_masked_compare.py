@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tsmon_core.session import _equal_runs, _runs
+from tsmon_core.model import TaskStats, layout_class
+from tsmon_core.session import _CLOCK, _equal_runs, _runs, _scan
 
 SIZE = 24
 
@@ -49,3 +52,27 @@ def test_runs_follow_records_consecutive_in_both_frames() -> None:
         (4, 9, 1),
     ]
     assert _runs([], []) == []
+
+
+def _records(klass: type[TaskStats], n: int, base: int, *, aged: bool = True) -> list[TaskStats]:
+    return [
+        klass.from_fields(
+            version=16, ac_pid=base + i, ac_etime=10_000 + i if aged else 0, ac_utime=base * i
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_scan_stays_as_made_when_its_stage_is_joined_into_again() -> None:
+    """The masked bytes are the stage's buffer, shared until the stage is written again."""
+    klass = layout_class(16, False)
+    stage = io.BytesIO()
+    first = _scan(klass, _records(klass, 50, 1), stage)
+    kept = bytes(first.masked)
+    second = _scan(klass, _records(klass, 80, 7), stage)  # a bigger frame
+    third = _scan(klass, _records(klass, 3, 9), stage)  # then a much smaller one
+    assert first.masked == kept
+    assert second.masked == b"".join(_records(klass, 80, 7, aged=False))
+    assert third.masked == b"".join(_records(klass, 3, 9, aged=False))
+    etime = _CLOCK[klass].names.index("ac_etime")
+    assert memoryview(third.columns[etime]).cast("Q").tolist() == [10_000, 10_001, 10_002]
