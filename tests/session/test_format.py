@@ -474,6 +474,22 @@ def test_command_names_survive_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     assert got[0].tasks[1].values()[12] == weird
 
 
+def test_command_names_with_percent_signs_survive_keyframes_of_sleeping_tasks(
+    tmp_path: Path,
+) -> None:
+    """Keyframes write a sleeping task from a %-template of its text: its own % stay text."""
+    names = ["%d", "%s%%", "100%", "%(x)s", "%"]
+    first = {t: rec(t, ac_comm=name) for t, name in enumerate(names, start=1)}
+    frames = [frame(0.0, first)]
+    for i in range(1, 7):  # keyframes at 0, 3 and 6: the later ones from templates
+        frames.append(frame(float(i), {t: aged(r, 1_000_000 * i) for t, r in first.items()}))
+    path = tmp_path / "percent.jsonl"
+    write(path, frames, keyframe_every=3)
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+    assert [got[6].tasks[t].ac_comm for t in first] == names
+
+
 def test_fields_listed_in_another_order_are_mapped_by_name(tmp_path: Path) -> None:
     """A file from a tsmon whose field table differs still reads, by field name."""
     path = tmp_path / "plain.jsonl"
