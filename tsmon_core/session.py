@@ -1,8 +1,8 @@
 """Recorded sessions: a JSON Lines writer and a streaming reader that rebuilds every frame.
 
-A session file (schema 2) is UTF-8 JSON Lines, optionally gzip-compressed:
+A session file (schema 3) is UTF-8 JSON Lines, optionally gzip-compressed:
 
-* a **header** line: ``{"format": "tsmon-session", "schema": 2, ...}`` with the tsmon version,
+* a **header** line: ``{"format": "tsmon-session", "schema": 3, ...}`` with the tsmon version,
   host, kernel release, struct version, interval, backend, start time and, per record layout,
   the field list (``[name, code]`` pairs in struct order; a ``T`` timespec field takes two
   values, seconds and nanoseconds; ``32s`` is the command name as a string);
@@ -69,7 +69,9 @@ __all__ = [
 ]
 
 FORMAT_NAME = "tsmon-session"
-SCHEMA_VERSION = 2  # 2: ``ck``/``cj`` instead of ``e``/``j`` rows; schema 1 is read as ever
+# 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps (half the bytes).
+# Older schemas are read as ever.
+SCHEMA_VERSION = 3
 DEFAULT_KEYFRAME_EVERY = 30
 DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
@@ -415,10 +417,12 @@ class SessionWriter:
       ``[tid, tgid, ...]``; ``cmdk`` = command lines known for the live processes.
     * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``a`` where new
       tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
-      when the tasks that stayed changed order; ``ck`` the ages of the tasks that stayed and
-      ``cj`` their start times when one wobbled (packed columns: see ``_clock_text``; ``ek``
-      names their layout; schema 1 wrote ``e`` and ``j`` rows instead); ``c`` other changed
-      tasks ``[tid, index, value step, ...]`` (the new string for the command name);
+      when the tasks that stayed changed order; ``ck`` how much the tasks that stayed aged
+      (each clock column's step since the last frame, see ``_step``) and ``cj`` their start
+      times when one wobbled (packed columns: see ``_pack``; ``ek`` names their layout;
+      schema 2 wrote the ages themselves in ``ck``, schema 1 ``e`` and ``j`` rows); ``c``
+      other changed tasks ``[tid, index, value step, ...]`` (the new string for the command
+      name);
       ``tg``/``tgr`` tgid changes (flat ``[tid, tgid, ...]``; tids removed).
 
     A delta applies to the frame numbered one less; a frame the reader cannot rebuild makes
@@ -786,15 +790,21 @@ class SessionWriter:
                 # Every task that stayed gets its clock fields here, the busy ones too (their
                 # other changes follow in ``c``, which then leaves the clock fields out), in
                 # the order a reader holds them then: the last frame's less the tasks gone.
-                places = None
+                places = last_places = None
                 if not unchanged:
                     at = {tid: i for i, tid in enumerate(tids)}
                     places = [at[t] for t in old_order if t not in gone_set]
+                    last_places = [i for i, t in enumerate(old_order) if t not in gone_set]
                 split = len(clock.primary)
-                body["ck"] = _clock_text(scan, places, range(split))
+                ages = [
+                    _step(_column(scan, places, k), _column(last, last_places, k))
+                    for k in range(split)
+                ]
+                body["ck"] = _pack(ages)
                 jitter = range(split, len(clock.names))
                 if places is not None or any(scan.columns[k] != last.columns[k] for k in jitter):
-                    body["cj"] = _clock_text(scan, places, jitter)  # start times that wobbled
+                    # start times that wobbled
+                    body["cj"] = _pack([_column(scan, places, k) for k in jitter])
                 body["ek"] = clock.key
                 clock_fields = frozenset(clock.fields)
             others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
@@ -1023,28 +1033,67 @@ def _differing(view: memoryview, old: bytes, size: int, i: int, k: int, n: int) 
     return found
 
 
-def _clock_text(scan: _Scan, places: list[int] | None, which: range) -> str:
-    """A ``ck`` or ``cj`` text: the clock fields ``which`` (indexes into the layout's clock
-    fields) of the records at ``places`` of the frame (None: all, in order), column after
-    column, little-endian, zlib-compressed (level 1), base64.
-
-    Packed, not JSON numbers: writing ~8,000 numbers a frame at 2,090 threads cost ~2 ms,
-    this ~0.5; compressed: 16 bytes of ages a task become ~4 (they repeat).
-    """
+def _column(scan: _Scan, places: list[int] | None, k: int) -> bytes:
+    """Clock field ``k`` (an index into the layout's clock fields) of the records at
+    ``places`` of the frame (None: all, in order), little-endian."""
     if places is None and not _BIG_ENDIAN:
-        return _pack([scan.columns[k] for k in which])
-    codes = _CLOCK[scan.klass].codes
-    columns = []
-    for k in which:
-        values = scan.ints(k)
-        column = array(codes[k], values if places is None else map(values.__getitem__, places))
-        if _BIG_ENDIAN:
-            column.byteswap()
-        columns.append(column.tobytes())
-    return _pack(columns)
+        return scan.columns[k]
+    column = array(_CLOCK[scan.klass].codes[k], scan.columns[k])
+    if places is not None:
+        column = array(column.typecode, map(column.__getitem__, places))
+    if _BIG_ENDIAN:
+        column.byteswap()
+    return column.tobytes()
+
+
+def _step(new: bytes, old: bytes) -> bytes:
+    """``new - old`` with both read as one little-endian number, modulo its size: each
+    task's step when no lane borrows (ages only grow), and exact whatever happens."""
+    size = len(new)
+    step = int.from_bytes(new, "little") - int.from_bytes(old, "little")
+    return (step & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+
+
+def _unstep(old: bytes, step: bytes) -> bytes:
+    """What ``_step`` took from ``old`` to make ``step``: the new bytes."""
+    size = len(old)
+    new = int.from_bytes(old, "little") + int.from_bytes(step, "little")
+    return (new & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+
+
+def _held_column(
+    tasks: dict[int, TaskStats],
+    edits: dict[int, list[Any]],
+    joined: bytearray,
+    klass: type[TaskStats],
+    name: str,
+    place: int,
+    code: str,
+) -> bytes:
+    """Field ``name`` (at ``place`` in the values) of every task held, edits pending
+    included, as a column coded ``code`` (little-endian): what a ``ck`` step was taken from.
+    ``joined``: the tasks' records."""
+    column = array(column_code(klass, name), column_bytes(klass, joined, name))
+    if edits:
+        for at, tid in enumerate(tasks):
+            raw = edits.get(tid)
+            if raw is not None:
+                column[at] = raw[place]
+    if column.typecode != code:
+        column = array(code, column)
+    if _BIG_ENDIAN:
+        column.byteswap()
+    return column.tobytes()
 
 
 def _pack(columns: list[bytes]) -> str:
+    """``ck``/``cj`` text: the columns joined, zlib-compressed (level 1), base64.
+
+    Packed, not JSON numbers: writing ~8,000 numbers a frame at 2,090 threads cost ~2 ms,
+    this ~0.3. Steps, not ages, since schema 3: a quiet task's 16 bytes of steps compress
+    to ~2, half what its ages did, and a gzip file's stream, which cannot shrink them
+    further, spends ~0.25 ms a frame less passing them through.
+    """
     return b64encode(zlib.compress(b"".join(columns), 1)).decode("ascii")
 
 
@@ -1680,7 +1729,15 @@ class SessionReader:
             if obj[kind] != no:
                 raise _Corrupt
             frame = self._apply(obj, kind == "key", materialize=stop_before is None)
-        except (_Corrupt, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        except (
+            _Corrupt,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+        ):
             self._bad_lines.add(pos)
             self._set_cursor(nxt)  # the state was changed in part: drop it
             return _NOTHING
@@ -1831,7 +1888,7 @@ class SessionReader:
         if not primary:
             raise _Corrupt
         if "ck" in obj or "cj" in obj:
-            self._apply_columns(tasks, edits, lay, obj)
+            self._apply_columns(tasks, edits, lay, obj, stepped=self.header.schema >= 3)
         for name, fields in (("e", primary), ("j", primary + jitter)):
             rows = obj.get(name)
             if not rows:
@@ -1936,10 +1993,15 @@ class SessionReader:
 
     @staticmethod
     def _apply_columns(
-        tasks: dict[int, TaskStats], edits: dict[int, list[Any]], lay: _Layout, obj: Any
+        tasks: dict[int, TaskStats],
+        edits: dict[int, list[Any]],
+        lay: _Layout,
+        obj: Any,
+        *,
+        stepped: bool,
     ) -> None:
-        """The ``ck`` and ``cj`` rows: every task's ages and (when they wobbled) start times,
-        in the order held (see ``_clock_text``).
+        """The ``ck`` and ``cj`` rows: every task's ages (``stepped``: how much each aged)
+        and (when they wobbled) start times, in the order held (see ``SessionWriter``).
 
         The records take them in bulk: joined, written a column at a time, cut back into
         records (no Python step per task); a task with edits pending gets them there too.
@@ -1947,6 +2009,7 @@ class SessionReader:
         klass = lay.klass
         if set(map(type, tasks.values())) != {klass}:
             raise _Corrupt
+        joined = bytearray().join(tasks.values())
         count = len(tasks)
         split = len(lay.clock[0])
         places = lay.clock[0] + lay.clock[1]  # None: a field this tsmon does not know
@@ -1959,17 +2022,20 @@ class SessionReader:
             at = 0
             for k, width in zip(fields, widths, strict=True):
                 code, name, place = lay.clock_codes[k], lay.clock_names[k], places[k]
-                column = array(code, data[at : at + count * width])
+                packed = data[at : at + count * width]
                 at += count * width
                 if place is None:
                     continue
+                if stepped and row == "ck":
+                    held = _held_column(tasks, edits, joined, klass, name, place, code)
+                    packed = _unstep(held, packed)
+                column = array(code, packed)
                 if _BIG_ENDIAN:
                     column.byteswap()
                 local = column_code(klass, name)
                 columns.append((place, name, column if local == code else array(local, column)))
         if not columns:
             return
-        joined = bytearray().join(tasks.values())
         for _, name, column in columns:
             write_column(klass, joined, name, column)
         size = klass.layout.size

@@ -188,7 +188,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
     path = tmp_path / "schema1.jsonl"
     write(path, frames)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0]["schema"] == SCHEMA_VERSION == 2
+    assert lines[0]["schema"] == SCHEMA_VERSION == 3
     lines[0]["schema"] = 1
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         del delta["ck"]
@@ -209,8 +209,71 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
     assert_same_frames(frames, got)
 
 
+def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
+    # Schema 2 wrote the ages themselves in ``ck``, not how much they grew.
+    first = {tid: rec(tid, ac_etime=tid * 7, ac_tgetime=tid * 9) for tid in range(1, 6)}
+    frames = [frame(0.0, first)]
+    frames.append(frame(1.0, {t: aged(r, 1_000_000 + t) for t, r in first.items() if t != 3}))
+    frames.append(frame(2.0, {t: aged(r, 999_000) for t, r in frames[1].tasks.items()}))
+    path = tmp_path / "schema2.jsonl"
+    write(path, frames)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines[0]["schema"] = 2
+    for delta, now in zip(lines[2:4], frames[1:], strict=True):
+        ages = [r.ac_etime for r in now.tasks.values()] + [r.ac_tgetime for r in now.tasks.values()]
+        delta["ck"] = b64encode(zlib.compress(array("Q", ages).tobytes())).decode()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got, reader = read_all(path)
+    assert reader.header.schema == 2
+    assert_same_frames(frames, got)
+
+
+def test_ages_that_went_back_are_rebuilt_exactly(tmp_path: Path) -> None:
+    # A step is a column's difference taken as one number: a task younger than before
+    # (a borrow into the next task's lane) is still exact.
+    tasks = {tid: rec(tid, ac_etime=10**12, ac_tgetime=2**63) for tid in range(1, 5)}
+    frames = [frame(0.0, tasks)]
+    frames.append(
+        frame(
+            1.0,
+            {
+                1: tasks[1].replace(ac_etime=0, ac_tgetime=2**64 - 10),
+                2: aged(tasks[2], 5),
+                3: tasks[3].replace(ac_etime=10**12 - 1),
+                4: aged(tasks[4], 2**40),
+            },
+        )
+    )
+    frames.append(frame(2.0, {t: aged(r, 1) for t, r in frames[1].tasks.items()}))
+    path = tmp_path / "back.jsonl"
+    write(path, frames, keyframe_every=30)
+    got, _ = read_all(path)
+    assert_same_frames(frames, got)
+
+
+def test_ages_stepped_from_edits_a_seek_left_pending_are_exact(tmp_path: Path) -> None:
+    # Frames of two layouts get no ``ck`` (their ages go in ``c``, held as pending edits
+    # while a seek passes over them); the next ``ck`` steps from those ages.
+    tasks = {tid: rec(tid) for tid in range(1, 5)}
+    frames = [frame(0.0, tasks)]
+    mixed = {t: aged(r, 1_000_000 + t) for t, r in tasks.items()}
+    frames.append(frame(1.0, {**mixed, 9: rec(9, version=16)}))
+    frames.append(frame(2.0, {t: aged(r, 1_000_000) for t, r in mixed.items()}))  # no ck yet
+    for i in (3, 4, 5):
+        frames.append(frame(float(i), {t: aged(r, 999_999) for t, r in frames[-1].tasks.items()}))
+    path = tmp_path / "pending.jsonl"
+    write(path, frames, keyframe_every=30)
+    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    assert ["ck" in d for d in deltas] == [False, False, True, True, True]
+    for n in range(len(frames)):
+        reader = SessionReader(path)
+        assert reader.seek(n) == n
+        assert reader.read() == frames[n]
+
+
 def _clock_columns(delta: dict[str, object], count: int) -> list[list[int]]:
-    """``ck`` and ``cj`` read back: ac_etime, ac_tgetime (and ac_btime, ac_btime64)."""
+    """``ck`` and ``cj`` read back: the steps of ac_etime, ac_tgetime (and ac_btime,
+    ac_btime64 themselves)."""
     columns = []
     for name, codes in (("ck", "QQ"), ("cj", "IQ")):
         if name not in delta:
@@ -234,8 +297,8 @@ def test_a_busy_task_has_its_age_in_ck_and_only_its_other_changes_in_c(tmp_path:
     delta = json.loads(path.read_text().splitlines()[2])
     read_bytes = type(busy).positions["read_bytes"]
     assert delta["c"] == [[2, read_bytes, 8192]]
-    etime, tgetime = _clock_columns(delta, 3)  # every task, in frame order
-    assert etime == tgetime == [r.ac_etime for r in f1.tasks.values()]
+    etime, tgetime = _clock_columns(delta, 3)  # every task, in frame order: how much it aged
+    assert etime == tgetime == [1_000_000, 1_000_000, 999_999]
     assert "cj" not in delta  # no start time wobbled
     assert_same_frames([f0, f1], read_all(path)[0])
 
@@ -262,7 +325,7 @@ def test_clock_columns_follow_the_order_a_reader_holds(tmp_path: Path) -> None:
     write(path, [f0, f1])
     delta = json.loads(path.read_text().splitlines()[2])
     assert delta["g"] == [3] and delta["o"] == [4, 2, 1, 9]
-    assert _clock_columns(delta, 3)[0] == [moved[t].ac_etime for t in (1, 2, 4)]
+    assert _clock_columns(delta, 3)[0] == [1_000_001, 1_000_002, 1_000_004]  # tasks 1, 2, 4
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
@@ -293,6 +356,22 @@ def test_a_bad_clock_row_is_a_corrupt_line(tmp_path: Path, text: object, row: st
     path.write_text("\n".join(lines) + "\n")
     got, reader = read_all(path)
     assert [f.t_mono for f in got] == [0.0]  # frame 1 is skipped, frame 2 waits for a keyframe
+    assert reader.corrupt_lines == 1
+
+
+def test_ages_too_big_for_the_width_a_header_claims_are_a_corrupt_line(tmp_path: Path) -> None:
+    # A hand-edited header narrows ac_etime to 32 bits: the ages held do not fit the steps.
+    f0 = frame(0.0, {1: rec(1, ac_etime=5 * 10**9), 2: rec(2, ac_etime=6 * 10**9)})
+    f1 = frame(1.0, {t: aged(r, 1_000_000) for t, r in f0.tasks.items()})
+    path = tmp_path / "narrow.jsonl"
+    write(path, [f0, f1])
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    fields = lines[0]["layouts"][lines[0]["default_layout"]]
+    fields[[name for name, _ in fields].index("ac_etime")][1] = "I"
+    lines[2]["ck"] = b64encode(zlib.compress(bytes(4 * 2 + 8 * 2))).decode()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got, reader = read_all(path)
+    assert [f.t_mono for f in got] == [0.0]
     assert reader.corrupt_lines == 1
 
 
