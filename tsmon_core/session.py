@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "tsmon-session"
-# 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps (half the bytes).
+# 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps, start times go in ``c``.
 # Older schemas are read as ever.
 SCHEMA_VERSION = 3
 DEFAULT_KEYFRAME_EVERY = 30
@@ -418,12 +418,11 @@ class SessionWriter:
     * delta: ``g`` tids gone; ``n`` new or replaced tasks (as in ``tasks``); ``a`` where new
       tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
       when the tasks that stayed changed order; ``ck`` how much the tasks that stayed aged
-      (each clock column's step since the last frame, see ``_step``) and ``cj`` their start
-      times when one wobbled (packed columns: see ``_pack``; ``ek`` names their layout;
-      schema 2 wrote the ages themselves in ``ck``, schema 1 ``e`` and ``j`` rows); ``c``
-      other changed tasks ``[tid, index, value step, ...]`` (the new string for the command
-      name);
-      ``tg``/``tgr`` tgid changes (flat ``[tid, tgid, ...]``; tids removed).
+      (packed columns, each one's step since the last frame: see ``_pack`` and ``_step``;
+      ``ek`` names their layout; schema 2 wrote the ages themselves in ``ck`` and start
+      times in ``cj``, schema 1 ``e`` and ``j`` rows); ``c`` their other changes ``[tid,
+      index, value step, ...]`` (the new string for the command name); ``tg``/``tgr`` tgid
+      changes (flat ``[tid, tgid, ...]``; tids removed).
 
     A delta applies to the frame numbered one less; a frame the reader cannot rebuild makes
     it wait for the next keyframe, so damage never yields a wrong frame.
@@ -727,7 +726,7 @@ class SessionWriter:
         """The one class of a frame's records (their ``types``) when it has clock fields (else
         None); keyframe texts of another class are dropped."""
         klass = next(iter(types)) if len(types) == 1 else None
-        if klass is not None and not _CLOCK[klass].primary:
+        if klass is not None and not _CLOCK[klass].fields:
             klass = None
         if klass is not self._frag_class:
             self._frag.clear()
@@ -795,16 +794,11 @@ class SessionWriter:
                     at = {tid: i for i, tid in enumerate(tids)}
                     places = [at[t] for t in old_order if t not in gone_set]
                     last_places = [i for i, t in enumerate(old_order) if t not in gone_set]
-                split = len(clock.primary)
                 ages = [
                     _step(_column(scan, places, k), _column(last, last_places, k))
-                    for k in range(split)
+                    for k in range(len(clock.names))
                 ]
                 body["ck"] = _pack(ages)
-                jitter = range(split, len(clock.names))
-                if places is not None or any(scan.columns[k] != last.columns[k] for k in jitter):
-                    # start times that wobbled
-                    body["cj"] = _pack([_column(scan, places, k) for k in jitter])
                 body["ek"] = clock.key
                 clock_fields = frozenset(clock.fields)
             others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
@@ -903,17 +897,17 @@ class SessionWriter:
 
 @dataclass(frozen=True, slots=True)
 class _Clock:
-    """Where a layout keeps the fields that move for a task that does nothing.
+    """Where a layout keeps the fields that move for a task that does nothing: ac_etime and
+    ac_tgetime, µs since the task (its group) started. (ac_btime and ac_btime64, now -
+    etime, wobble by a second now and then: a few tasks a frame, written in ``c``.)
 
     Field places are indexes into ``TaskStats.values()``.
     """
 
     key: str
-    primary: tuple[int, ...]  # ac_etime, ac_tgetime: µs since the task (group) started
-    jitter: tuple[int, ...]  # ac_btime, ac_btime64: now - etime, wobbling by a second
-    fields: tuple[int, ...]  # primary + jitter
+    fields: tuple[int, ...]
     names: tuple[str, ...]  # the field names of ``fields``
-    codes: tuple[str, ...]  # their array typecodes ("I", "Q")
+    codes: tuple[str, ...]  # their array typecodes
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -922,17 +916,12 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
         for newer in (False, True):
             klass = layout_class(version, newer)
             names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
-            primary: list[str] = [f for f in ("ac_etime", "ac_tgetime") if f in names]
-            jitter: list[str] = [f for f in ("ac_btime", "ac_btime64") if f in names]
-            if not primary:
-                jitter = []
+            clock = [f for f in ("ac_etime", "ac_tgetime") if f in names]
             tables[klass] = _Clock(
                 key=layout_key(klass),
-                primary=tuple(map(names.index, primary)),
-                jitter=tuple(map(names.index, jitter)),
-                fields=tuple(map(names.index, primary + jitter)),
-                names=tuple(primary + jitter),
-                codes=tuple(column_code(klass, name) for name in primary + jitter),
+                fields=tuple(map(names.index, clock)),
+                names=tuple(clock),
+                codes=tuple(column_code(klass, name) for name in clock),
             )
     return tables
 
@@ -1087,7 +1076,7 @@ def _held_column(
 
 
 def _pack(columns: list[bytes]) -> str:
-    """``ck``/``cj`` text: the columns joined, zlib-compressed (level 1), base64.
+    """``ck`` text: the columns joined, zlib-compressed (level 1), base64.
 
     Packed, not JSON numbers: writing ~8,000 numbers a frame at 2,090 threads cost ~2 ms,
     this ~0.3. Steps, not ages, since schema 3: a quiet task's 16 bytes of steps compress

@@ -167,10 +167,9 @@ def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Pat
     deltas = [json.loads(line) for line in path.read_text().splitlines()[2:-1]]
     assert len(deltas) == 19
     assert all("c" not in d and len(d["n"]) == 1 and len(d["g"]) == 1 for d in deltas)
-    # every task that stayed, aged only: its ages (8 + 8 bytes), start times (4 + 8) as
-    # tasks came and went, and no more
+    # every task that stayed, aged only: its ages' steps (8 + 8 bytes), and no more
     assert all(len(zlib.decompress(b64decode(d["ck"]))) == 16 * 299 for d in deltas)
-    assert all(len(zlib.decompress(b64decode(d["cj"]))) == 12 * 299 for d in deltas)
+    assert not any("cj" in d for d in deltas)
     got, _ = read_all(path)
     assert_same_frames(frames, got)
 
@@ -201,6 +200,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
             for x in (step, now.tasks[t].ac_etime, 0)
         ]
         if delta["delta"] == 2:
+            del delta["c"]  # task 4's start time, which schema 1 wrote in j
             r = now.tasks[4]
             delta["j"] = [4, r.ac_etime, 0, r.ac_btime, r.ac_btime64 - r.ac_btime]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -210,11 +210,14 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
 
 
 def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
-    # Schema 2 wrote the ages themselves in ``ck``, not how much they grew.
+    # Schema 2 wrote the ages themselves in ``ck``, not how much they grew, and the start
+    # times of every task in ``cj`` when one wobbled.
     first = {tid: rec(tid, ac_etime=tid * 7, ac_tgetime=tid * 9) for tid in range(1, 6)}
     frames = [frame(0.0, first)]
     frames.append(frame(1.0, {t: aged(r, 1_000_000 + t) for t, r in first.items() if t != 3}))
-    frames.append(frame(2.0, {t: aged(r, 999_000) for t, r in frames[1].tasks.items()}))
+    frames.append(
+        frame(2.0, {t: aged(r, 999_000, btime=-(t == 2)) for t, r in frames[1].tasks.items()})
+    )
     path = tmp_path / "schema2.jsonl"
     write(path, frames)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -222,6 +225,11 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         ages = [r.ac_etime for r in now.tasks.values()] + [r.ac_tgetime for r in now.tasks.values()]
         delta["ck"] = b64encode(zlib.compress(array("Q", ages).tobytes())).decode()
+        if delta.pop("c", None):  # task 2's start time, in cj then
+            starts = array("I", [r.ac_btime for r in now.tasks.values()]).tobytes()
+            starts += array("Q", [r.ac_btime64 for r in now.tasks.values()]).tobytes()
+            delta["cj"] = b64encode(zlib.compress(starts)).decode()
+    assert "cj" in lines[3]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     got, reader = read_all(path)
     assert reader.header.schema == 2
@@ -303,15 +311,15 @@ def test_a_busy_task_has_its_age_in_ck_and_only_its_other_changes_in_c(tmp_path:
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
-def test_start_times_are_written_when_one_wobbled(tmp_path: Path) -> None:
+def test_a_start_time_that_wobbled_is_a_change_in_c(tmp_path: Path) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
     f1 = frame(1.0, {t: aged(r, 1_000_000, btime=t == 2) for t, r in f0.tasks.items()})
     path = tmp_path / "wobble.jsonl"
     write(path, [f0, f1])
     delta = json.loads(path.read_text().splitlines()[2])
-    _, _, btime, btime64 = _clock_columns(delta, 3)
-    assert btime == [r.ac_btime for r in f1.tasks.values()] == btime64
-    assert btime[1] == btime[0] + 1
+    positions = type(f0.tasks[2]).positions
+    assert delta["c"] == [[2, positions["ac_btime"], 1, positions["ac_btime64"], 1]]
+    assert len(_clock_columns(delta, 3)) == 2 and "cj" not in delta  # ck: the ages alone
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
