@@ -653,7 +653,7 @@ def test_gzip_is_transparent_and_standard(tmp_path: Path) -> None:
     write(packed, frames, keyframe_every=6)
     assert packed.read_bytes()[:2] == b"\x1f\x8b"
     assert packed.stat().st_size < plain.stat().st_size / 2
-    # any gzip tool reads it (one member per keyframe)
+    # any gzip tool reads it (a member per keyframe, one for the deltas after it)
     text = gzip.decompress(packed.read_bytes()).decode()
     assert [json.loads(x).get("key") for x in text.splitlines() if '"key"' in x[:8]] == [
         0,
@@ -663,6 +663,16 @@ def test_gzip_is_transparent_and_standard(tmp_path: Path) -> None:
         24,
     ]
     assert_same_frames(frames, read_all(packed)[0])
+    # members: the header, then each keyframe alone, then the deltas up to the next keyframe
+    members, data = [], packed.read_bytes()
+    while data:
+        inflate = zlib.decompressobj(31)
+        members.append([json.loads(x) for x in inflate.decompress(data).splitlines()])
+        assert inflate.eof
+        data = inflate.unused_data
+    firsts = [next(iter(m[0])) for m in members]
+    assert firsts == ["format"] + ["key", "delta"] * 4 + ["key", "end"]  # frame 24: a keyframe
+    assert all(len(m) == 1 for m in members[1::2])
     # compressed with another tool: one member, still read; the name does not matter
     other = tmp_path / "renamed.data"
     other.write_bytes(gzip.compress(plain.read_bytes()))
