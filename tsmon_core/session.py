@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate, chain, compress, filterfalse
 from operator import itemgetter, ne, not_
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from . import abi
 from ._version import __version__
@@ -790,7 +790,7 @@ class SessionWriter:
         klass = self._frame_class(task_classes)
         scan = self._scan_of(klass, everything)
         others: Iterable[int] = range(len(common))
-        clock_fields: frozenset[int] = frozenset()  # written in ``ck`` for every task
+        clocked = False  # every task that stayed has its clock fields in ``ck``
         last = self._scan
         if scan is not None and common:
             clock = _CLOCK[scan.klass]
@@ -812,29 +812,37 @@ class SessionWriter:
                 ]
                 body["ck"] = _pack(ages)
                 body["ek"] = clock.key
-                clock_fields = frozenset(clock.fields)
+                clocked = True
             others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
         self._scan = scan
         ci = self._enc.comm_index
         frag = self._frag
+        if clocked:  # the other changes, read from the masked records
+            masked, previous = cast("_Scan", scan), cast("_Scan", last)
+            unpack, size = masked.klass.layout.struct.unpack_from, masked.klass.layout.size
+            new_at = None if common is tids else {t: i for i, t in enumerate(tids)}
+            old_at = None if unchanged else {t: i for i, t in enumerate(old_order)}
         for i in others:
-            rec = news[i]
             tid = common[i]
-            old = prev[tid]
             frag.pop(tid, None)  # its keyframe text no longer fits
-            if old is rec or (type(old) is type(rec) and old == rec):
-                continue
-            if type(old) is not type(rec):
-                replaced.append(tid)
-                continue
-            old_values, new_values = old.values(), rec.values()
-            moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
-            if clock_fields:
-                moved = [j for j in moved if j not in clock_fields]
-                if not moved:
+            if clocked:  # their clock fields are 0 in both
+                kind = masked.klass
+                new_values = unpack(masked.masked, size * (i if new_at is None else new_at[tid]))
+                old_values = unpack(previous.masked, size * (i if old_at is None else old_at[tid]))
+            else:
+                rec, old = news[i], prev[tid]
+                if old is rec or (type(old) is type(rec) and old == rec):
                     continue
+                kind = type(rec)
+                if type(old) is not kind:
+                    replaced.append(tid)
+                    continue
+                old_values, new_values = old.values(), rec.values()
+            moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
+            if not moved:
+                continue
             entry: list[Any] = [tid]
-            cidx = ci(type(rec))
+            cidx = ci(kind)
             for j in moved:
                 if j == cidx:
                     entry += (j, _comm_to_str(new_values[j]))
