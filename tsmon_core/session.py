@@ -472,6 +472,7 @@ class SessionWriter:
         else:
             default = f"{abi.LATEST_VERSION}+" if sv > abi.LATEST_VERSION else None
         self._enc = _Encoder(default)
+        # The last frame's records (its own dict: a frame is a value, never changed once made)
         self._recs: dict[int, TaskStats] = {}
         # The previous frame's tids in order, and its tgids' keys and values: lists, compared
         # with the next frame's in one C call each (making C arrays of them cost more).
@@ -681,7 +682,7 @@ class SessionWriter:
             text = ",".join([_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()])
             text = f"[{text}]"
         self._scan = scan
-        self._recs = dict(frame.tasks)
+        self._recs = frame.tasks
         self._order = tids
         self._tg_keys = list(frame.tgids)
         self._tg_values = list(frame.tgids.values())
@@ -884,7 +885,7 @@ class SessionWriter:
             if removed:
                 body["tgr"] = removed
             self._tg_keys, self._tg_values = tg_keys, tg_values
-        self._recs = dict(tasks)
+        self._recs = tasks
         self._order = tids
 
     def close(self, reason: str = "stopped") -> None:
