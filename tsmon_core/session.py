@@ -462,6 +462,7 @@ class SessionWriter:
         self.compressed = self.path.endswith(".gz") if compress is None else compress
         self._level = compresslevel
         self.frames = 0
+        self.keyframes = 0  # of the frames, how many were written whole
         self.bytes_written = 0
         self.closed = False
         sv = info.struct_version
@@ -632,6 +633,7 @@ class SessionWriter:
         lines.append(line)
         if key:
             self._since_key, self._delta_bytes, self._key_bytes = 1, 0, len(line)
+            self.keyframes += 1
         else:
             self._since_key += 1
             self._delta_bytes += len(line)
@@ -1343,6 +1345,43 @@ _TIMES = re.compile(
 )
 
 
+@dataclass(slots=True)
+class _HeldAges:
+    """Ages of a seek's tasks not yet written into their records: per clock field (its place
+    in the values), a column indexed by each tid's lane."""
+
+    lay: _Layout
+    index: dict[int, int]  # tid -> lane
+    columns: dict[int, array[int]]  # place -> ages, in the local typecode
+
+    @property
+    def places(self) -> frozenset[int]:
+        return frozenset(self.columns)
+
+    def column(self, place: int, tasks: dict[int, TaskStats], code: str) -> bytes:
+        """The ages at ``place`` of ``tasks`` in their order, coded ``code``, little-endian."""
+        column = self.columns[place]
+        ordered = array(
+            column.typecode, map(column.__getitem__, map(self.index.__getitem__, tasks))
+        )
+        if ordered.typecode != code:
+            ordered = array(code, ordered)
+        if _BIG_ENDIAN:
+            ordered.byteswap()
+        return ordered.tobytes()
+
+    def take(self, tid: int, record: TaskStats) -> bool:
+        """Hold a new task's ages (from its record) in a lane of its own; False when its
+        layout is another."""
+        if type(record) is not self.lay.klass:
+            return False
+        values = record.values()
+        for place, column in self.columns.items():
+            self.index[tid] = len(column)  # every column has as many lanes
+            column.append(values[place])
+        return True
+
+
 class _Corrupt(Exception):
     pass
 
@@ -1406,6 +1445,7 @@ class SessionReader:
         self._tasks: dict[int, TaskStats] = {}
         self._tgids: dict[int, int] = {}
         self._edits: dict[int, list[Any]] = {}  # records changed since the last frame built
+        self._held: _HeldAges | None = None  # ages a seek applied, not yet in the records
         self._cmd: dict[int, str] = {}
         self._da: bool | None = self.header.delayacct
         self._last_no = -1
@@ -1601,6 +1641,7 @@ class SessionReader:
         self._tasks = {}
         self._tgids = {}
         self._edits = {}
+        self._held = None
 
     def seek(self, number: int) -> int:
         """Make ``read()`` return frame ``number`` next (or the first good frame after it).
@@ -1797,8 +1838,17 @@ class SessionReader:
                 del tasks[tid]
                 edits.pop(tid, None)
             if "ck" in obj or "cj" in obj or "e" in obj or "j" in obj:
-                self._apply_clock(tasks, edits, obj)
+                self._apply_clock(tasks, edits, obj, defer=not materialize)
+            elif self._held is not None:
+                self._flush_held(tasks, edits)  # the next ages step from values in c rows
             changed = obj.get("c", ())
+            held = self._held
+            if (
+                changed
+                and held is not None
+                and not held.places.isdisjoint(chain.from_iterable(map(_FIELDS, changed)))
+            ):
+                self._flush_held(tasks, edits)  # a change to a clock field itself
             if changed and self._fast_changes(tasks, edits, changed):
                 changed = ()
             for entry in changed:
@@ -1831,8 +1881,10 @@ class SessionReader:
                 tid = entry[0]
                 if type(tid) is not int:
                     raise _Corrupt
-                tasks[tid] = record(entry, 1)
+                tasks[tid] = new = record(entry, 1)
                 edits.pop(tid, None)
+                if self._held is not None and not self._held.take(tid, new):
+                    self._flush_held(tasks, edits)
             if "a" in obj:
                 tasks = _place(tasks, obj["a"])
             elif "o" in obj:
@@ -1868,10 +1920,12 @@ class SessionReader:
         if key:
             self._cmd = cmd
             self._edits = {}
+            self._held = None
         self._cmd.update(cmdlines)
         self._da = da
         if not materialize:
             return None
+        self._flush_held(tasks, self._edits)
         edits = self._edits
         if edits:
             for tid, raw in edits.items():
@@ -1889,7 +1943,12 @@ class SessionReader:
         )
 
     def _apply_clock(
-        self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], obj: dict[str, Any]
+        self,
+        tasks: dict[int, TaskStats],
+        edits: dict[int, list[Any]],
+        obj: dict[str, Any],
+        *,
+        defer: bool = False,
     ) -> None:
         """Apply the ``ck`` row (or schema 1's ``e`` and ``j`` rows): the clock fields of the
         tasks that stayed."""
@@ -1898,8 +1957,13 @@ class SessionReader:
         primary, jitter = lay.clock
         if not primary:
             raise _Corrupt
+        stepped = self.header.schema >= 3
+        if defer and stepped and "ck" in obj and not ("cj" in obj or "e" in obj or "j" in obj):
+            self._hold_ages(tasks, edits, lay, obj["ck"])
+            return
+        self._flush_held(tasks, edits)
         if "ck" in obj or "cj" in obj:
-            self._apply_columns(tasks, edits, lay, obj, stepped=self.header.schema >= 3)
+            self._apply_columns(tasks, edits, lay, obj, stepped=stepped)
         for name, fields in (("e", primary), ("j", primary + jitter)):
             rows = obj.get(name)
             if not rows:
@@ -2001,6 +2065,67 @@ class SessionReader:
                 raw = edits[tid] = list(old.values())
             raw[e] = etime
             raw[t] = etime + offset
+
+    def _hold_ages(
+        self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], lay: _Layout, text: Any
+    ) -> None:
+        """A ``ck`` row read while seeking: the ages go into ``_held`` (columns by tid), not
+        into the records; a frame built later writes them once (see ``_flush_held``)."""
+        klass = lay.klass
+        held = self._held
+        if held is not None and held.lay is not lay:
+            self._flush_held(tasks, edits)
+            held = None
+        if set(map(type, tasks.values())) != {klass}:
+            raise _Corrupt
+        count = len(tasks)
+        widths = [array(code).itemsize for code in lay.clock_codes[: len(lay.clock[0])]]
+        data = _unpack(text, count * sum(widths))
+        joined = bytearray().join(tasks.values()) if held is None else bytearray()
+        columns: dict[int, array[int]] = {}
+        at = 0
+        for k, width in enumerate(widths):
+            code, name, place = lay.clock_codes[k], lay.clock_names[k], lay.clock[0][k]
+            step = data[at : at + count * width]
+            at += count * width
+            if place is None:
+                continue
+            if held is None:
+                ages = _held_column(tasks, edits, joined, klass, name, place, code)
+            else:
+                ages = held.column(place, tasks, code)
+            column = array(code, _unstep(ages, step))
+            if _BIG_ENDIAN:
+                column.byteswap()
+            local = column_code(klass, name)
+            columns[place] = column if local == code else array(local, column)
+        self._held = _HeldAges(lay, dict(zip(tasks, range(count), strict=True)), columns)
+
+    def _flush_held(self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]]) -> None:
+        """Write the ages held into the records (and the edits pending), in one pass."""
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        klass = held.lay.klass
+        if not tasks or not held.columns:
+            return
+        if set(map(type, tasks.values())) != {klass}:
+            raise _Corrupt
+        lanes = list(map(held.index.__getitem__, tasks))
+        joined = bytearray().join(tasks.values())
+        names = dict(zip(held.lay.clock[0], held.lay.clock_names, strict=False))
+        for place, column in held.columns.items():
+            ordered = array(column.typecode, map(column.__getitem__, lanes))
+            write_column(klass, joined, names[place], ordered)
+        size = klass.layout.size
+        with memoryview(joined) as view:
+            records = list(map(klass, map(view.__getitem__, record_slices(len(tasks), size))))
+        tasks.update(zip(list(tasks), records, strict=True))
+        for tid, raw in edits.items():
+            lane = held.index[tid]
+            for place, column in held.columns.items():
+                raw[place] = column[lane]
 
     @staticmethod
     def _apply_columns(

@@ -279,6 +279,25 @@ def test_ages_stepped_from_edits_a_seek_left_pending_are_exact(tmp_path: Path) -
         assert reader.read() == frames[n]
 
 
+def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -> None:
+    # A hand-made c row that changes a clock field after ck: a seek writes the ages held
+    # first, then the change, as reading frame by frame does.
+    tasks = {tid: rec(tid) for tid in (1, 2, 3)}
+    frames = [frame(0.0, tasks)]
+    for i in (1, 2, 3):
+        frames.append(frame(float(i), {t: aged(r, 1_000_000) for t, r in frames[-1].tasks.items()}))
+    path = tmp_path / "edited.jsonl"
+    write(path, frames, keyframe_every=30)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    etime = type(tasks[1]).positions["ac_etime"]
+    lines[3]["c"] = [[2, etime, 5]]  # frame 2: task 2 five us older than its ck says
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    sequential, reader = read_all(path)
+    assert sequential[2].tasks[2].ac_etime == frames[2].tasks[2].ac_etime + 5
+    for n in (3, 2, 1, 3):
+        assert reader.seek(n) == n and reader.read() == sequential[n]
+
+
 def _clock_columns(delta: dict[str, object], count: int) -> list[list[int]]:
     """``ck`` and ``cj`` read back: the steps of ac_etime, ac_tgetime (and ac_btime,
     ac_btime64 themselves)."""
@@ -878,6 +897,11 @@ def test_keyframes_come_sooner_when_deltas_are_heavy(tmp_path: Path) -> None:
         ]
 
     assert keys(capped) == [0, 30]
+    counted = tmp_path / "counted.jsonl"
+    with SessionWriter(counted, info=INFO, interval=1.0, keyframe_every=30, seek_bytes=0) as w:
+        for f in frames:
+            w.write(f)
+    assert (w.frames, w.keyframes) == (40, len(keys(counted))) and w.keyframes >= 3
     spaced = keys(busy)
     assert len(spaced) >= 3 and max(b - a for a, b in pairwise(spaced)) < 30
     assert_same_frames(frames, read_all(busy)[0])
