@@ -72,7 +72,7 @@ FORMAT_NAME = "tsmon-session"
 # 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps, start times go in ``c``.
 # Older schemas are read as ever.
 SCHEMA_VERSION = 3
-DEFAULT_KEYFRAME_EVERY = 30
+DEFAULT_KEYFRAME_EVERY = 60
 DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
 _MAX_HEADER = 4 * 1024 * 1024

@@ -177,3 +177,12 @@ def test_replay_options_that_need_batch(tmp_path: Path) -> None:
     simulate(path, frames=2, tasks=10)
     assert "add --batch" in one_line_error(run("replay", "--json", str(path)), 2)
     assert "is not a time" in one_line_error(run("replay", "--at", "later", str(path)), 2)
+
+
+def test_record_keyframe_default_is_the_library_default() -> None:
+    """The CLI repeats the writer's default (importing it would cost start-up time)."""
+    from tsmon.commands.record import record
+    from tsmon_core.session import DEFAULT_KEYFRAME_EVERY
+
+    [option] = [p for p in record.params if p.name == "keyframe_every"]
+    assert option.default == DEFAULT_KEYFRAME_EVERY

@@ -188,7 +188,7 @@ def _size(n: float) -> str:
 @click.option(
     "--keyframe-every",
     type=click.IntRange(min=1),
-    default=30,
+    default=60,  # session.DEFAULT_KEYFRAME_EVERY (not imported: start-up time)
     show_default=True,
     metavar="N",
     help="A full keyframe every N frames at most, sooner when much changes (smaller: faster "
