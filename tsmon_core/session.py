@@ -1881,10 +1881,11 @@ class SessionReader:
                 tid = entry[0]
                 if type(tid) is not int:
                     raise _Corrupt
-                tasks[tid] = new = record(entry, 1)
+                new = record(entry, 1)
                 edits.pop(tid, None)
                 if self._held is not None and not self._held.take(tid, new):
-                    self._flush_held(tasks, edits)
+                    self._flush_held(tasks, edits)  # before a record of another layout joins
+                tasks[tid] = new
             if "a" in obj:
                 tasks = _place(tasks, obj["a"])
             elif "o" in obj:

@@ -24,6 +24,8 @@ from tsmon_core.session import (
     SCHEMA_VERSION,
     SessionReader,
     SessionWriter,
+    _Encoder,
+    _layout_fields,
     read_header,
 )
 
@@ -277,6 +279,33 @@ def test_ages_stepped_from_edits_a_seek_left_pending_are_exact(tmp_path: Path) -
         reader = SessionReader(path)
         assert reader.seek(n) == n
         assert reader.read() == frames[n]
+
+
+def test_a_new_task_of_another_layout_after_ages_held_by_a_seek_is_exact(
+    tmp_path: Path,
+) -> None:
+    # A hand-made delta with ck adds a task of another layout: a seek passing over it
+    # writes the ages it held before that record joins, as reading frame by frame does.
+    tasks = {tid: rec(tid) for tid in (1, 2, 3)}
+    frames = [frame(0.0, tasks)]
+    frames.append(frame(1.0, {t: aged(r, 1_000_000) for t, r in tasks.items()}))
+    frames.append(frame(2.0, {**{t: aged(r, 1) for t, r in frames[1].tasks.items()}, 9: rec(9)}))
+    frames.append(frame(3.0, dict(frames[2].tasks)))
+    path = tmp_path / "layouts.jsonl"
+    write(path, frames, keyframe_every=30)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert "ck" in lines[3] and [e[0] for e in lines[3]["n"]] == [9]
+    lines[3]["n"] = [[9, *_Encoder("17").values(rec(9, version=16))]]  # "16", values...
+    lines[4] = {"delta": 3, "tm": 3.0, "tw": lines[4]["tw"]}  # no ck: the frame before, again
+    layout = {"layout": "16", "fields": [list(f) for f in _layout_fields(abi.LAYOUTS[16])]}
+    lines.insert(1, layout)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    sequential, _ = read_all(path)
+    assert [f.t_mono for f in sequential] == [0.0, 1.0, 2.0, 3.0]
+    assert type(sequential[3].tasks[9]) is type(rec(9, version=16))
+    for n in (3, 2, 3, 1):
+        reader = SessionReader(path)
+        assert reader.seek(n) == n and reader.read() == sequential[n]
 
 
 def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -> None:
