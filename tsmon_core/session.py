@@ -2084,6 +2084,7 @@ class SessionReader:
         count = len(tasks)
         widths = [array(code).itemsize for code in lay.clock_codes[: len(lay.clock[0])]]
         data = _unpack(text, count * sum(widths))
+        # the records, when the ages come from them (else from the lanes held)
         joined = bytearray().join(tasks.values()) if held is None else bytearray()
         columns: dict[int, array[int]] = {}
         at = 0
@@ -2117,7 +2118,8 @@ class SessionReader:
             raise _Corrupt
         lanes = list(map(held.index.__getitem__, tasks))
         joined = bytearray().join(tasks.values())
-        names = dict(zip(held.lay.clock[0], held.lay.clock_names, strict=False))
+        primary = held.lay.clock[0]  # the names list them first
+        names = dict(zip(primary, held.lay.clock_names[: len(primary)], strict=True))
         for place, column in held.columns.items():
             ordered = array(column.typecode, map(column.__getitem__, lanes))
             write_column(klass, joined, names[place], ordered)
