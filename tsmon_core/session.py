@@ -1056,9 +1056,7 @@ def _column(scan: _Scan, places: list[int] | None, k: int) -> bytes:
     column = array(_CLOCK[scan.klass].codes[k], scan.columns[k])
     if places is not None:
         column = array(column.typecode, map(column.__getitem__, places))
-    if _BIG_ENDIAN:
-        column.byteswap()
-    return column.tobytes()
+    return _file_bytes(column, column.typecode)
 
 
 def _step(new: bytes, old: bytes) -> bytes:
@@ -1076,7 +1074,7 @@ def _unstep(old: bytes, step: bytes) -> bytes:
     return (new & ((1 << 8 * size) - 1)).to_bytes(size, "little")
 
 
-def _held_column(
+def _state_column(
     tasks: dict[int, TaskStats],
     edits: dict[int, list[Any]],
     joined: bytearray,
@@ -1094,11 +1092,67 @@ def _held_column(
             raw = edits.get(tid)
             if raw is not None:
                 column[at] = raw[place]
+    return _file_bytes(column, code)
+
+
+def _file_bytes(column: array[int], code: str) -> bytes:
+    """A column as a file codes it: typecode ``code``, little-endian."""
     if column.typecode != code:
         column = array(code, column)
     if _BIG_ENDIAN:
         column.byteswap()
     return column.tobytes()
+
+
+def _local_column(klass: type[TaskStats], name: str, code: str, packed: bytes) -> array[int]:
+    """A column as a file codes it (``code``, little-endian), in this tsmon's typecode."""
+    column = array(code, packed)
+    if _BIG_ENDIAN:
+        column.byteswap()
+    local = column_code(klass, name)
+    return column if local == code else array(local, column)
+
+
+def _packed_columns(
+    lay: _Layout, text: object, fields: range, count: int
+) -> Iterator[tuple[str, str, int, bytes]]:
+    """A ``ck``/``cj`` row's columns for ``count`` tasks: (code, name, place, little-endian
+    bytes) per clock field of ``fields`` this tsmon knows (else _Corrupt for a bad row)."""
+    widths = [array(lay.clock_codes[k]).itemsize for k in fields]
+    data = _unpack(text, count * sum(widths))
+    at = 0
+    places = lay.clock[0] + lay.clock[1]  # None: a field this tsmon does not know
+    for k, width in zip(fields, widths, strict=True):
+        packed = data[at : at + count * width]
+        at += count * width
+        place = places[k]
+        if place is not None:
+            yield lay.clock_codes[k], lay.clock_names[k], place, packed
+
+
+def _rewrite_records(
+    tasks: dict[int, TaskStats],
+    edits: dict[int, list[Any]],
+    klass: type[TaskStats],
+    columns: list[tuple[int, str, array[int]]],
+    joined: bytearray,
+) -> None:
+    """Write ``columns`` ((place, name, values in the tasks' order)) into every record at
+    once (``joined``: the records; no Python step per task), and into the edits pending."""
+    if not columns:
+        return
+    for _, name, column in columns:
+        write_column(klass, joined, name, column)
+    size = klass.layout.size
+    with memoryview(joined) as view:
+        records = list(map(klass, map(view.__getitem__, record_slices(len(tasks), size))))
+    if edits:
+        for at, tid in enumerate(tasks):
+            raw = edits.get(tid)
+            if raw is not None:
+                for place, _, column in columns:
+                    raw[place] = column[at]
+    tasks.update(zip(list(tasks), records, strict=True))
 
 
 def _pack(columns: list[bytes]) -> str:
@@ -1363,14 +1417,8 @@ class _HeldAges:
     def column(self, place: int, tasks: dict[int, TaskStats], code: str) -> bytes:
         """The ages at ``place`` of ``tasks`` in their order, coded ``code``, little-endian."""
         column = self.columns[place]
-        ordered = array(
-            column.typecode, map(column.__getitem__, map(self.index.__getitem__, tasks))
-        )
-        if ordered.typecode != code:
-            ordered = array(code, ordered)
-        if _BIG_ENDIAN:
-            ordered.byteswap()
-        return ordered.tobytes()
+        lanes = map(self.index.__getitem__, tasks)
+        return _file_bytes(array(column.typecode, map(column.__getitem__, lanes)), code)
 
     def take(self, tid: int, record: TaskStats) -> bool:
         """Hold a new task's ages (from its record) in a lane of its own; False when its
@@ -2082,27 +2130,15 @@ class SessionReader:
         if set(map(type, tasks.values())) != {klass}:
             raise _Corrupt
         count = len(tasks)
-        widths = [array(code).itemsize for code in lay.clock_codes[: len(lay.clock[0])]]
-        data = _unpack(text, count * sum(widths))
         # the records, when the ages come from them (else from the lanes held)
         joined = bytearray().join(tasks.values()) if held is None else bytearray()
         columns: dict[int, array[int]] = {}
-        at = 0
-        for k, width in enumerate(widths):
-            code, name, place = lay.clock_codes[k], lay.clock_names[k], lay.clock[0][k]
-            step = data[at : at + count * width]
-            at += count * width
-            if place is None:
-                continue
+        for code, name, place, step in _packed_columns(lay, text, range(len(lay.clock[0])), count):
             if held is None:
-                ages = _held_column(tasks, edits, joined, klass, name, place, code)
+                ages = _state_column(tasks, edits, joined, klass, name, place, code)
             else:
                 ages = held.column(place, tasks, code)
-            column = array(code, _unstep(ages, step))
-            if _BIG_ENDIAN:
-                column.byteswap()
-            local = column_code(klass, name)
-            columns[place] = column if local == code else array(local, column)
+            columns[place] = _local_column(klass, name, code, _unstep(ages, step))
         self._held = _HeldAges(lay, dict(zip(tasks, range(count), strict=True)), columns)
 
     def _flush_held(self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]]) -> None:
@@ -2117,20 +2153,13 @@ class SessionReader:
         if set(map(type, tasks.values())) != {klass}:
             raise _Corrupt
         lanes = list(map(held.index.__getitem__, tasks))
-        joined = bytearray().join(tasks.values())
         primary = held.lay.clock[0]  # the names list them first
         names = dict(zip(primary, held.lay.clock_names[: len(primary)], strict=True))
-        for place, column in held.columns.items():
-            ordered = array(column.typecode, map(column.__getitem__, lanes))
-            write_column(klass, joined, names[place], ordered)
-        size = klass.layout.size
-        with memoryview(joined) as view:
-            records = list(map(klass, map(view.__getitem__, record_slices(len(tasks), size))))
-        tasks.update(zip(list(tasks), records, strict=True))
-        for tid, raw in edits.items():
-            lane = held.index[tid]
-            for place, column in held.columns.items():
-                raw[place] = column[lane]
+        ordered = [
+            (place, names[place], array(column.typecode, map(column.__getitem__, lanes)))
+            for place, column in held.columns.items()
+        ]
+        _rewrite_records(tasks, edits, klass, ordered, bytearray().join(tasks.values()))
 
     @staticmethod
     def _apply_columns(
@@ -2153,42 +2182,16 @@ class SessionReader:
         joined = bytearray().join(tasks.values())
         count = len(tasks)
         split = len(lay.clock[0])
-        places = lay.clock[0] + lay.clock[1]  # None: a field this tsmon does not know
         columns: list[tuple[int, str, array[int]]] = []
-        for row, fields in (("ck", range(split)), ("cj", range(split, len(places)))):
+        for row, fields in (("ck", range(split)), ("cj", range(split, len(lay.clock_codes)))):
             if row not in obj:
                 continue
-            widths = [array(lay.clock_codes[k]).itemsize for k in fields]
-            data = _unpack(obj[row], count * sum(widths))
-            at = 0
-            for k, width in zip(fields, widths, strict=True):
-                code, name, place = lay.clock_codes[k], lay.clock_names[k], places[k]
-                packed = data[at : at + count * width]
-                at += count * width
-                if place is None:
-                    continue
+            for code, name, place, packed in _packed_columns(lay, obj[row], fields, count):
                 if stepped and row == "ck":
-                    held = _held_column(tasks, edits, joined, klass, name, place, code)
-                    packed = _unstep(held, packed)
-                column = array(code, packed)
-                if _BIG_ENDIAN:
-                    column.byteswap()
-                local = column_code(klass, name)
-                columns.append((place, name, column if local == code else array(local, column)))
-        if not columns:
-            return
-        for _, name, column in columns:
-            write_column(klass, joined, name, column)
-        size = klass.layout.size
-        with memoryview(joined) as view:
-            records = list(map(klass, map(view.__getitem__, record_slices(count, size))))
-        if edits:
-            for at, tid in enumerate(tasks):
-                raw = edits.get(tid)
-                if raw is not None:
-                    for place, _, column in columns:
-                        raw[place] = column[at]
-        tasks.update(zip(list(tasks), records, strict=True))
+                    ages = _state_column(tasks, edits, joined, klass, name, place, code)
+                    packed = _unstep(ages, packed)
+                columns.append((place, name, _local_column(klass, name, code, packed)))
+        _rewrite_records(tasks, edits, klass, columns, joined)
 
     @staticmethod
     def _exit(x: list[Any], record: Any) -> ExitEvent:
