@@ -679,7 +679,7 @@ class SessionWriter:
         klass = self._frame_class(task_classes)
         scan = self._scan_of(klass, news)
         if scan is not None:
-            same = self._same(scan, tids, None, self._order == tids)
+            same = self._same(scan, tids, *self._positions(tids))
             text = self._keyframe_text(scan, tids, news, same)
         else:
             values = self._enc.values
@@ -751,23 +751,31 @@ class SessionWriter:
         return klass
 
     def _same(
-        self, scan: _Scan, tids: list[int], common: list[int] | None, unchanged: bool
+        self,
+        scan: _Scan,
+        tids: list[int],
+        new_at: dict[int, int] | None,
+        old_at: dict[int, int] | None,
     ) -> list[bool]:
-        """Per task of ``common`` (None: every tid): whether its record equals the last
-        frame's outside the clock fields. ``unchanged``: the tids are the last frame's, in
-        its order."""
+        """Per task of ``tids``: whether its record equals the last frame's outside the clock
+        fields. ``new_at``/``old_at``: where each tid is in this frame and the last (None:
+        the tids are the last frame's, in its order; see ``_positions``)."""
         last = self._scan
         if last is None or last.klass is not scan.klass:
-            return [False] * (len(tids) if common is None else len(common))
+            return [False] * len(tids)
         size = scan.klass.layout.size
-        if unchanged:
+        if new_at is None or old_at is None:
             return _equal_runs(scan.masked, last.masked, size, [(0, 0, len(tids))])
-        where = {tid: k for k, tid in enumerate(self._order)}
-        here = {tid: i for i, tid in enumerate(tids)} if common is not None else None
-        wanted = tids if common is None else common
-        olds = list(map(where.get, wanted))
-        news = list(range(len(tids))) if here is None else list(map(here.__getitem__, wanted))
+        news = list(map(new_at.__getitem__, tids))
+        olds = list(map(old_at.get, tids))
         return _equal_runs(scan.masked, last.masked, size, _runs(news, olds))
+
+    def _positions(self, tids: list[int]) -> tuple[dict[int, int] | None, dict[int, int] | None]:
+        """Where each tid is in this frame and in the last one; (None, None) when the tids
+        are the last frame's in its order (a quiet refresh)."""
+        if tids == self._order:
+            return None, None
+        return {t: i for i, t in enumerate(tids)}, {t: k for k, t in enumerate(self._order)}
 
     def _delta(
         self, frame: RawFrame, body: dict[str, Any], task_classes: set[type[TaskStats]]
@@ -775,7 +783,8 @@ class SessionWriter:
         tasks = frame.tasks
         prev = self._recs
         tids = list(tasks)
-        unchanged = tids == self._order  # a quiet refresh: the same tids in the same order
+        new_at, old_at = self._positions(tids)
+        unchanged = new_at is None  # a quiet refresh: the same tids in the same order
         old_order = [] if unchanged else self._order
         gone = list(filterfalse(tasks.__contains__, old_order))
         gone_set = frozenset(gone)
@@ -801,16 +810,16 @@ class SessionWriter:
             clock = _CLOCK[scan.klass]
             # A task equal to its last record outside the clock fields changed in its clock
             # fields at most: found by comparing the frames' masked bytes, runs at a time.
-            same = self._same(scan, tids, None if common is tids else common, unchanged)
+            same = self._same(scan, common, new_at, old_at)
             if last is not None and last.klass is klass:  # the tasks that stayed: one layout
                 # Every task that stayed gets its clock fields here, the busy ones too (their
                 # other changes follow in ``c``, which then leaves the clock fields out), in
                 # the order a reader holds them then: the last frame's less the tasks gone.
                 places = last_places = None
-                if not unchanged:
-                    at = {tid: i for i, tid in enumerate(tids)}
-                    places = [at[t] for t in old_order if t not in gone_set]
-                    last_places = [i for i, t in enumerate(old_order) if t not in gone_set]
+                if new_at is not None and old_at is not None:
+                    kept = list(filterfalse(gone_set.__contains__, old_order))
+                    places = list(map(new_at.__getitem__, kept))
+                    last_places = list(map(old_at.__getitem__, kept))
                 ages = [
                     _step(_column(scan, places, k), _column(last, last_places, k))
                     for k in range(len(clock.names))
@@ -825,8 +834,6 @@ class SessionWriter:
         if clocked:  # the other changes, read from the masked records
             masked, previous = cast("_Scan", scan), cast("_Scan", last)
             unpack, size = masked.klass.layout.struct.unpack_from, masked.klass.layout.size
-            new_at = None if common is tids else {t: i for i, t in enumerate(tids)}
-            old_at = None if unchanged else {t: i for i, t in enumerate(old_order)}
         for i in others:
             tid = common[i]
             frag.pop(tid, None)  # its keyframe text no longer fits
