@@ -1,8 +1,8 @@
 """Recorded sessions: a JSON Lines writer and a streaming reader that rebuilds every frame.
 
-A session file (schema 3) is UTF-8 JSON Lines, optionally gzip-compressed:
+A session file (schema 4) is UTF-8 JSON Lines, optionally gzip-compressed:
 
-* a **header** line: ``{"format": "tsmon-session", "schema": 3, ...}`` with the tsmon version,
+* a **header** line: ``{"format": "tsmon-session", "schema": 4, ...}`` with the tsmon version,
   host, kernel release, struct version, interval, backend, start time and, per record layout,
   the field list (``[name, code]`` pairs in struct order; a ``T`` timespec field takes two
   values, seconds and nanoseconds; ``32s`` is the command name as a string);
@@ -69,9 +69,9 @@ __all__ = [
 ]
 
 FORMAT_NAME = "tsmon-session"
-# 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps, start times go in ``c``.
-# Older schemas are read as ever.
-SCHEMA_VERSION = 3
+# 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps, start times go in ``c``;
+# 4: start times are steps in ``ck`` too. Older schemas are read as ever.
+SCHEMA_VERSION = 4
 DEFAULT_KEYFRAME_EVERY = 60
 DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
 MAX_LINE = 64 * 1024 * 1024  # a longer line is corrupt (a 10,000-task keyframe is ~5 MB)
@@ -145,6 +145,7 @@ class _Layout:
         "clock",
         "clock_codes",
         "clock_names",
+        "clock_places",
         "key",
         "klass",
         "local_index",
@@ -196,6 +197,7 @@ class _Layout:
             tuple(to_local[i] if to_local else i for i in jit),
         )
         # Their names, and their codes as the file lists them (a ``ck`` row's column widths)
+        self.clock_places = self.clock[0] + self.clock[1]  # as the packed rows list them
         self.clock_names = tuple(file_names[i] for i in prim + jit)
         codes = dict(pairs)
         self.clock_codes = tuple(codes[name] for name in self.clock_names)
@@ -419,8 +421,10 @@ class SessionWriter:
       tids go, flat ``[tid, the tid it follows or null, ...]``, or ``o`` the whole tid order
       when the tasks that stayed changed order; ``ck`` how much the tasks that stayed aged
       (packed columns, each one's step since the last frame: see ``_pack`` and ``_step``;
-      ``ek`` names their layout; schema 2 wrote the ages themselves in ``ck`` and start
-      times in ``cj``, schema 1 ``e`` and ``j`` rows); ``c`` their other changes ``[tid,
+      ``ek`` names their layout), ``cs`` how far their start times moved (packed alike,
+      when one did: the kernel derives them from now - etime, and they wobble by a second;
+      schema 3 wrote those in ``c``, schema 2 the ages themselves in ``ck`` and start times
+      in ``cj``, schema 1 ``e`` and ``j`` rows); ``c`` their other changes ``[tid,
       index, value step, ...]`` (the new string for the command name); ``tg``/``tgr`` tgid
       changes (flat ``[tid, tgid, ...]``; tids removed).
 
@@ -820,13 +824,23 @@ class SessionWriter:
                     kept = list(filterfalse(gone_set.__contains__, old_order))
                     places = list(map(new_at.__getitem__, kept))
                     last_places = list(map(old_at.__getitem__, kept))
-                ages = [
-                    _step(_column(scan, places, k), _column(last, last_places, k))
-                    for k in range(len(clock.names))
-                ]
-                body["ck"] = _pack(ages)
+                ages = range(clock.ages)
+                if places is None:  # the same tasks in the same order: whole columns
+                    now_ages = list(map(scan.number, ages))
+                    last_ages = list(map(last.number, ages))
+                else:
+                    now_ages = [_number(_column(scan, places, k)) for k in ages]
+                    last_ages = [_number(_column(last, last_places, k)) for k in ages]
+                lengths = [len(common) * array(clock.codes[k]).itemsize for k in ages]
+                body["ck"] = _pack([_age_code(now_ages, last_ages, lengths)])
                 body["ek"] = clock.key
                 clocked = True
+                # Start times: steps too, when one moved (most frames none did)
+                starts = range(clock.ages, len(clock.names))
+                now_starts = [_column(scan, places, k) for k in starts]
+                last_starts = [_column(last, last_places, k) for k in starts]
+                if now_starts != last_starts:
+                    body["cs"] = _pack(list(map(_step, now_starts, last_starts)))
             others = compress(range(len(common)), map(not_, same)) if not all(same) else ()
         self._scan = scan
         ci = self._enc.comm_index
@@ -931,8 +945,11 @@ class SessionWriter:
 @dataclass(frozen=True, slots=True)
 class _Clock:
     """Where a layout keeps the fields that move for a task that does nothing: ac_etime and
-    ac_tgetime, µs since the task (its group) started. (ac_btime and ac_btime64, now -
-    etime, wobble by a second now and then: a few tasks a frame, written in ``c``.)
+    ac_tgetime, µs since the task (its group) started, and the start times ac_btime and
+    ac_btime64, which the kernel derives from now - etime in whole seconds: they wobble by a
+    second whenever the sampling instant's fraction of a second passes the task's start's,
+    for every thread of a pool started in one burst at once. Listed as the reader's
+    ``_Layout.clock_names`` lists them (ages, then start times; none without ages).
 
     Field places are indexes into ``TaskStats.values()``.
     """
@@ -941,6 +958,7 @@ class _Clock:
     fields: tuple[int, ...]
     names: tuple[str, ...]  # the field names of ``fields``
     codes: tuple[str, ...]  # their array typecodes
+    ages: int  # how many of them are ages (``ck``); the rest are start times (``cs``)
 
 
 def _clock_tables() -> dict[type[TaskStats], _Clock]:
@@ -949,12 +967,15 @@ def _clock_tables() -> dict[type[TaskStats], _Clock]:
         for newer in (False, True):
             klass = layout_class(version, newer)
             names = _raw_names([(n, c) for n, c, _ in klass.layout.fields])
-            clock = [f for f in ("ac_etime", "ac_tgetime") if f in names]
+            ages = [f for f in ("ac_etime", "ac_tgetime") if f in names]
+            starts = [f for f in ("ac_btime", "ac_btime64") if f in names] if ages else []
+            clock = ages + starts
             tables[klass] = _Clock(
                 key=layout_key(klass),
                 fields=tuple(map(names.index, clock)),
                 names=tuple(clock),
                 codes=tuple(column_code(klass, name) for name in clock),
+                ages=len(ages),
             )
     return tables
 
@@ -971,10 +992,19 @@ class _Scan:
     klass: type[TaskStats]
     masked: bytes
     columns: list[bytes]
+    numbers: dict[int, int] = field(default_factory=dict)  # see number()
 
     def ints(self, k: int) -> list[int]:
         """The ``k``-th clock field of every record."""
         return array(_CLOCK[self.klass].codes[k], self.columns[k]).tolist()
+
+    def number(self, k: int) -> int:
+        """The ``k``-th clock field's column as one little-endian number (kept: a quiet
+        refresh steps from the last frame's)."""
+        number = self.numbers.get(k)
+        if number is None:
+            number = self.numbers[k] = int.from_bytes(_column(self, None, k), "little")
+        return number
 
 
 def _scan(klass: type[TaskStats], records: list[TaskStats], stage: io.BytesIO) -> _Scan:
@@ -1066,12 +1096,51 @@ def _column(scan: _Scan, places: list[int] | None, k: int) -> bytes:
     return _file_bytes(column, column.typecode)
 
 
+def _number(column: bytes) -> int:
+    """A little-endian column as one number."""
+    return int.from_bytes(column, "little")
+
+
 def _step(new: bytes, old: bytes) -> bytes:
     """``new - old`` with both read as one little-endian number, modulo its size: each
     task's step when no lane borrows (ages only grow), and exact whatever happens."""
     size = len(new)
     step = int.from_bytes(new, "little") - int.from_bytes(old, "little")
     return (step & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+
+
+_LANE = 64  # bits: an age's
+
+
+def _age_code(new: list[int], old: list[int], lengths: list[int]) -> bytes:
+    """A ``ck`` row's bytes before packing, from its columns (ac_etime's, then ac_tgetime's
+    when the layout has it), each as one little-endian number ``lengths`` bytes long: their
+    steps (as ``_step`` takes them), the first column's taken as each task's step less the
+    step of the task before it, the second's as its steps less the first's. Tasks sampled
+    one after another aged alike, a thread and its group alike: mostly zeros, which zlib
+    compresses in half the time the steps took. Each is a bijection on numbers modulo
+    2^(8 x length), so exact whatever the values (``_steps_of_code`` undoes it)."""
+    low = (1 << 8 * lengths[0]) - 1
+    lead = (new[0] - old[0]) & low
+    parts = [((lead - (lead << _LANE)) & low).to_bytes(lengths[0], "little")]
+    if len(new) > 1:
+        rest = (new[1] - old[1] - lead) & ((1 << 8 * lengths[1]) - 1)
+        parts.append(rest.to_bytes(lengths[1], "little"))
+    return b"".join(parts)
+
+
+def _steps_of_code(data: bytes, first: int) -> bytes:
+    """The steps ``_age_code`` coded into ``data`` (``first``: the first column's length)."""
+    bits = 8 * first
+    low = (1 << bits) - 1
+    code = int.from_bytes(data, "little")
+    lead = diffs = code & low
+    shift = _LANE
+    while shift < bits:  # running sums of the differences, doubling the span each time
+        lead = (lead + (lead << shift)) & low
+        shift *= 2
+    steps = code - diffs + lead + (lead << bits)
+    return (steps & ((1 << 8 * len(data)) - 1)).to_bytes(len(data), "little")
 
 
 def _unstep(old: bytes, step: bytes) -> bytes:
@@ -1120,15 +1189,30 @@ def _local_column(klass: type[TaskStats], name: str, code: str, packed: bytes) -
     return column if local == code else array(local, column)
 
 
+@dataclass(frozen=True, slots=True)
+class _ClockRow:
+    """A packed row of clock fields in a delta: its key, which of a layout's clock fields
+    it holds (indexes into ``_Layout.clock_codes``), whether as steps, whether coded (see
+    ``_age_code``)."""
+
+    key: str
+    fields: range
+    stepped: bool
+    coded: bool
+
+
 def _packed_columns(
-    lay: _Layout, text: object, fields: range, count: int
+    lay: _Layout, text: object, row: _ClockRow, count: int
 ) -> Iterator[tuple[str, str, int, bytes]]:
-    """A ``ck``/``cj`` row's columns for ``count`` tasks: (code, name, place, little-endian
-    bytes) per clock field of ``fields`` this tsmon knows (else _Corrupt for a bad row)."""
+    """A packed row's columns for ``count`` tasks: (code, name, place, little-endian bytes,
+    decoded) per clock field of the row this tsmon knows (else _Corrupt for a bad row)."""
+    fields = row.fields
     widths = [array(lay.clock_codes[k]).itemsize for k in fields]
     data = _unpack(text, count * sum(widths))
+    if row.coded and data:
+        data = _steps_of_code(data, count * widths[0])
     at = 0
-    places = lay.clock[0] + lay.clock[1]  # None: a field this tsmon does not know
+    places = lay.clock_places  # None: a field this tsmon does not know
     for k, width in zip(fields, widths, strict=True):
         packed = data[at : at + count * width]
         at += count * width
@@ -1166,9 +1250,9 @@ def _pack(columns: list[bytes]) -> str:
     """``ck`` text: the columns joined, zlib-compressed (level 1), base64.
 
     Packed, not JSON numbers: writing ~8,000 numbers a frame at 2,090 threads cost ~2 ms,
-    this ~0.3. Steps, not ages, since schema 3: a quiet task's 16 bytes of steps compress
-    to ~2, half what its ages did, and a gzip file's stream, which cannot shrink them
-    further, spends ~0.25 ms a frame less passing them through.
+    this ~0.2. Steps, not ages, since schema 3, coded since 4 (``_age_code``): a quiet
+    task's 16 bytes of ages compressed to ~4.6, its steps to ~2.3, the code to ~1.4, and a
+    gzip file's stream, which cannot shrink them further, has less to pass through.
     """
     return b64encode(zlib.compress(b"".join(columns), 1)).decode("ascii")
 
@@ -1894,7 +1978,7 @@ class SessionReader:
             for tid in obj.get("g", ()):
                 del tasks[tid]
                 edits.pop(tid, None)
-            if "ck" in obj or "cj" in obj or "e" in obj or "j" in obj:
+            if "ck" in obj or "cs" in obj or "cj" in obj or "e" in obj or "j" in obj:
                 self._apply_clock(tasks, edits, obj, defer=not materialize)
             elif self._held is not None:
                 self._flush_held(tasks, edits)  # the next ages step from values in c rows
@@ -2008,20 +2092,20 @@ class SessionReader:
         *,
         defer: bool = False,
     ) -> None:
-        """Apply the ``ck`` row (or schema 1's ``e`` and ``j`` rows): the clock fields of the
-        tasks that stayed."""
+        """Apply the ``ck`` and ``cs`` rows (or schema 2's ``cj``, schema 1's ``e`` and ``j``
+        rows): the clock fields of the tasks that stayed."""
         lay = self._layouts[obj["ek"]]
         klass = lay.klass
         primary, jitter = lay.clock
-        if not primary:
+        if not primary or ("cj" in obj and self.header.schema >= 4):
             raise _Corrupt
-        stepped = self.header.schema >= 3
-        if defer and stepped and "ck" in obj and not ("cj" in obj or "e" in obj or "j" in obj):
-            self._hold_ages(tasks, edits, lay, obj["ck"])
+        packed = self._clock_rows(lay)
+        if defer and self.header.schema >= 3 and not ("cj" in obj or "e" in obj or "j" in obj):
+            self._hold_ages(tasks, edits, lay, obj, packed)
             return
         self._flush_held(tasks, edits)
-        if "ck" in obj or "cj" in obj:
-            self._apply_columns(tasks, edits, lay, obj, stepped=stepped)
+        if "ck" in obj or "cj" in obj or "cs" in obj:
+            self._apply_columns(tasks, edits, lay, obj, packed)
         for name, fields in (("e", primary), ("j", primary + jitter)):
             rows = obj.get(name)
             if not rows:
@@ -2124,11 +2208,28 @@ class SessionReader:
             raw[e] = etime
             raw[t] = etime + offset
 
+    def _clock_rows(self, lay: _Layout) -> list[_ClockRow]:
+        """The packed clock rows of this file's schema. ``ck``: the ages (steps since schema
+        3, coded since 4: see ``_age_code``); start times in ``cj`` (schema 2, as they are) or
+        ``cs`` (schema 4, steps); schema 3 wrote them in ``c``."""
+        schema, split = self.header.schema, len(lay.clock[0])
+        starts = range(split, len(lay.clock_codes))
+        return [
+            _ClockRow("ck", range(split), stepped=schema >= 3, coded=schema >= 4),
+            _ClockRow("cs" if schema >= 4 else "cj", starts, stepped=schema >= 4, coded=False),
+        ]
+
     def _hold_ages(
-        self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]], lay: _Layout, text: Any
+        self,
+        tasks: dict[int, TaskStats],
+        edits: dict[int, list[Any]],
+        lay: _Layout,
+        obj: dict[str, Any],
+        rows: list[_ClockRow],
     ) -> None:
-        """A ``ck`` row read while seeking: the ages go into ``_held`` (columns by tid), not
-        into the records; a frame built later writes them once (see ``_flush_held``)."""
+        """``ck``/``cs`` rows read while seeking: the clock fields go into ``_held`` (columns
+        by tid), not into the records; a frame built later writes them once (see
+        ``_flush_held``)."""
         klass = lay.klass
         held = self._held
         if held is not None and held.lay is not lay:
@@ -2137,15 +2238,24 @@ class SessionReader:
         if set(map(type, tasks.values())) != {klass}:
             raise _Corrupt
         count = len(tasks)
-        # the records, when the ages come from them (else from the lanes held)
-        joined = bytearray().join(tasks.values()) if held is None else bytearray()
+        joined: bytearray | None = None  # the records, for a field not held yet
         columns: dict[int, array[int]] = {}
-        for code, name, place, step in _packed_columns(lay, text, range(len(lay.clock[0])), count):
-            if held is None:
-                ages = _state_column(tasks, edits, joined, klass, name, place, code)
-            else:
-                ages = held.column(place, tasks, code)
-            columns[place] = _local_column(klass, name, code, _unstep(ages, step))
+        for row in rows:
+            if row.key not in obj:
+                continue
+            for code, name, place, step in _packed_columns(lay, obj[row.key], row, count):
+                if held is not None and place in held.columns:
+                    values = held.column(place, tasks, code)
+                else:
+                    if joined is None:
+                        joined = bytearray().join(tasks.values())
+                    values = _state_column(tasks, edits, joined, klass, name, place, code)
+                columns[place] = _local_column(klass, name, code, _unstep(values, step))
+        if held is not None:  # fields held that did not move: their lanes in the tasks' order
+            lanes = list(map(held.index.__getitem__, tasks))
+            for place, column in held.columns.items():
+                if place not in columns:
+                    columns[place] = array(column.typecode, map(column.__getitem__, lanes))
         self._held = _HeldAges(lay, dict(zip(tasks, range(count), strict=True)), columns)
 
     def _flush_held(self, tasks: dict[int, TaskStats], edits: dict[int, list[Any]]) -> None:
@@ -2160,8 +2270,7 @@ class SessionReader:
         if set(map(type, tasks.values())) != {klass}:
             raise _Corrupt
         lanes = list(map(held.index.__getitem__, tasks))
-        primary = held.lay.clock[0]  # the names list them first
-        names = dict(zip(primary, held.lay.clock_names[: len(primary)], strict=True))
+        names = dict(zip(held.lay.clock_places, held.lay.clock_names, strict=True))
         ordered = [
             (place, names[place], array(column.typecode, map(column.__getitem__, lanes)))
             for place, column in held.columns.items()
@@ -2174,11 +2283,10 @@ class SessionReader:
         edits: dict[int, list[Any]],
         lay: _Layout,
         obj: Any,
-        *,
-        stepped: bool,
+        rows: list[_ClockRow],
     ) -> None:
-        """The ``ck`` and ``cj`` rows: every task's ages (``stepped``: how much each aged)
-        and (when they wobbled) start times, in the order held (see ``SessionWriter``).
+        """The packed clock rows (see ``_clock_rows``): every task's ages and, when they
+        wobbled, start times, in the order held (see ``SessionWriter``).
 
         The records take them in bulk: joined, written a column at a time, cut back into
         records (no Python step per task); a task with edits pending gets them there too.
@@ -2188,13 +2296,12 @@ class SessionReader:
             raise _Corrupt
         joined = bytearray().join(tasks.values())
         count = len(tasks)
-        split = len(lay.clock[0])
         columns: list[tuple[int, str, array[int]]] = []
-        for row, fields in (("ck", range(split)), ("cj", range(split, len(lay.clock_codes)))):
-            if row not in obj:
+        for row in rows:
+            if row.key not in obj:
                 continue
-            for code, name, place, packed in _packed_columns(lay, obj[row], fields, count):
-                if stepped and row == "ck":
+            for code, name, place, packed in _packed_columns(lay, obj[row.key], row, count):
+                if row.stepped:
                     ages = _state_column(tasks, edits, joined, klass, name, place, code)
                     packed = _unstep(ages, packed)
                 columns.append((place, name, _local_column(klass, name, code, packed)))

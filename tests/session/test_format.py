@@ -171,7 +171,7 @@ def test_tasks_that_stay_while_others_come_and_go_cost_a_few_bytes(tmp_path: Pat
     assert all("c" not in d and len(d["n"]) == 1 and len(d["g"]) == 1 for d in deltas)
     # every task that stayed, aged only: its ages' steps (8 + 8 bytes), and no more
     assert all(len(zlib.decompress(b64decode(d["ck"]))) == 16 * 299 for d in deltas)
-    assert not any("cj" in d for d in deltas)
+    assert not any("cs" in d or "cj" in d for d in deltas)
     got, _ = read_all(path)
     assert_same_frames(frames, got)
 
@@ -189,7 +189,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
     path = tmp_path / "schema1.jsonl"
     write(path, frames)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0]["schema"] == SCHEMA_VERSION == 3
+    assert lines[0]["schema"] == SCHEMA_VERSION == 4
     lines[0]["schema"] = 1
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         del delta["ck"]
@@ -201,8 +201,8 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
             for t, step in zip(aged_only, steps, strict=True)
             for x in (step, now.tasks[t].ac_etime, 0)
         ]
+        assert "c" not in delta  # task 4's start time moved in ck, which schema 1 wrote in j
         if delta["delta"] == 2:
-            del delta["c"]  # task 4's start time, which schema 1 wrote in j
             r = now.tasks[4]
             delta["j"] = [4, r.ac_etime, 0, r.ac_btime, r.ac_btime64 - r.ac_btime]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -213,7 +213,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
 
 def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     # Schema 2 wrote the ages themselves in ``ck``, not how much they grew, and the start
-    # times of every task in ``cj`` when one wobbled.
+    # times of every task in ``cj`` when one wobbled (task 2 in frame 2).
     first = {tid: rec(tid, ac_etime=tid * 7, ac_tgetime=tid * 9) for tid in range(1, 6)}
     frames = [frame(0.0, first)]
     frames.append(frame(1.0, {t: aged(r, 1_000_000 + t) for t, r in first.items() if t != 3}))
@@ -227,7 +227,7 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         ages = [r.ac_etime for r in now.tasks.values()] + [r.ac_tgetime for r in now.tasks.values()]
         delta["ck"] = b64encode(zlib.compress(array("Q", ages).tobytes())).decode()
-        if delta.pop("c", None):  # task 2's start time, in cj then
+        if delta["delta"] == 2:
             starts = array("I", [r.ac_btime for r in now.tasks.values()]).tobytes()
             starts += array("Q", [r.ac_btime64 for r in now.tasks.values()]).tobytes()
             delta["cj"] = b64encode(zlib.compress(starts)).decode()
@@ -236,6 +236,41 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     got, reader = read_all(path)
     assert reader.header.schema == 2
     assert_same_frames(frames, got)
+
+
+def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
+    # Schema 3 wrote a start time that wobbled as a change in ``c``, not in ``cs``, and the
+    # ages' steps in ``ck`` as they are.
+    first = {tid: rec(tid, ac_etime=tid * 7, ac_tgetime=tid * 9) for tid in range(1, 5)}
+    frames = [frame(0.0, first)]
+    for i, wobble in enumerate((1, -1, 0), start=1):
+        last = frames[-1].tasks
+        now = {t: aged(r, 999_999, btime=wobble * (t > 2)) for t, r in last.items()}
+        frames.append(frame(float(i), now))
+    path = tmp_path / "schema3.jsonl"
+    write(path, frames)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines[0]["schema"] = 3
+    positions = type(first[1]).positions
+    for delta, before, now in zip(lines[2:5], frames[:-1], frames[1:], strict=True):
+        assert "c" not in delta
+        delta.pop("cs", None)
+        steps = _decode_ages(zlib.decompress(b64decode(delta["ck"])), 4)  # not coded then
+        delta["ck"] = b64encode(zlib.compress(steps)).decode()
+        moved = []
+        for tid, record in now.tasks.items():
+            step = record.ac_btime - before.tasks[tid].ac_btime
+            if step:
+                moved.append([tid, positions["ac_btime"], step, positions["ac_btime64"], step])
+        if moved:
+            delta["c"] = moved
+    assert [len(d.get("c", ())) for d in lines[2:5]] == [2, 2, 0]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got, reader = read_all(path)
+    assert reader.header.schema == 3
+    assert_same_frames(frames, got)
+    for n in (3, 1, 2):
+        assert reader.seek(n) == n and reader.read() == frames[n]
 
 
 def test_ages_that_went_back_are_rebuilt_exactly(tmp_path: Path) -> None:
@@ -308,6 +343,30 @@ def test_a_new_task_of_another_layout_after_ages_held_by_a_seek_is_exact(
         assert reader.seek(n) == n and reader.read() == sequential[n]
 
 
+def test_start_times_held_by_a_seek_are_exact(tmp_path: Path) -> None:
+    # Seeks hold cs steps like ck's: start times that wobble in some deltas and not in
+    # others, while tasks come and go, rebuild each frame as reading frame by frame does.
+    frames = [frame(0.0, {tid: rec(tid) for tid in range(1, 6)})]
+    wobbles = [0, 1, 0, -1, 1, 0, 0, -1]
+    for i, wobble in enumerate(wobbles, start=1):
+        now = {t: aged(r, 999_999, btime=wobble * (t % 2)) for t, r in frames[-1].tasks.items()}
+        if i == 3:
+            del now[2]
+            now[7] = rec(7)  # joins while the ages are held
+        if i == 5:
+            now[8] = rec(8)  # joins once start times are held too
+        frames.append(frame(float(i), now))
+    path = tmp_path / "starts.jsonl"
+    write(path, frames, keyframe_every=30)
+    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    assert ["cs" in d for d in deltas] == [bool(w) for w in wobbles]
+    assert_same_frames(frames, read_all(path)[0])
+    reader = SessionReader(path)
+    for n in [*range(len(frames)), 4, 8, 2, 6, 1]:
+        assert reader.seek(n) == n
+        assert reader.read() == frames[n], n
+
+
 def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -> None:
     # A hand-made c row that changes a clock field after ck: a seek writes the ages held
     # first, then the change, as reading frame by frame does.
@@ -327,15 +386,32 @@ def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -
         assert reader.seek(n) == n and reader.read() == sequential[n]
 
 
+def _decode_ages(data: bytes, count: int) -> bytes:
+    """A ``ck`` row's steps of ac_etime and ac_tgetime, decoded as the README says: the
+    etime column (one number) holds each step less the one before it, the tgetime column
+    its steps less etime's, modulo 2^(8 x length). Solved here by iterating x = d + x << 64,
+    not the reader's way."""
+    bits, total = 64 * count, 128 * count
+    code = int.from_bytes(data, "little")
+    differences = code & ((1 << bits) - 1)
+    etime = differences
+    for _ in range(count):
+        etime = (differences + (etime << 64)) & ((1 << bits) - 1)
+    steps = code - differences + etime + (etime << bits)
+    return (steps % (1 << total)).to_bytes(total // 8, "little")
+
+
 def _clock_columns(delta: dict[str, object], count: int) -> list[list[int]]:
-    """``ck`` and ``cj`` read back: the steps of ac_etime, ac_tgetime (and ac_btime,
-    ac_btime64 themselves)."""
+    """``ck`` and ``cs`` read back: the steps of ac_etime, ac_tgetime (and of ac_btime,
+    ac_btime64)."""
     columns = []
-    for name, codes in (("ck", "QQ"), ("cj", "IQ")):
+    for name, codes in (("ck", "QQ"), ("cs", "IQ")):
         if name not in delta:
             continue
         data = zlib.decompress(b64decode(str(delta[name])))
         assert len(data) == count * sum(array(code).itemsize for code in codes)
+        if name == "ck":
+            data = _decode_ages(data, count)
         at = 0
         for code in codes:
             column = array(code, data[at : at + count * array(code).itemsize])
@@ -355,19 +431,22 @@ def test_a_busy_task_has_its_age_in_ck_and_only_its_other_changes_in_c(tmp_path:
     assert delta["c"] == [[2, read_bytes, 8192]]
     etime, tgetime = _clock_columns(delta, 3)  # every task, in frame order: how much it aged
     assert etime == tgetime == [1_000_000, 1_000_000, 999_999]
-    assert "cj" not in delta  # no start time wobbled
+    assert "cs" not in delta  # no start time wobbled
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
-def test_a_start_time_that_wobbled_is_a_change_in_c(tmp_path: Path) -> None:
+def test_a_start_time_that_wobbled_is_a_step_in_cs(tmp_path: Path) -> None:
+    # The kernel's start times (now - etime, in whole seconds) wobble for every thread of a
+    # pool started in one burst at once: steps in cs, not a change per task in c.
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
-    f1 = frame(1.0, {t: aged(r, 1_000_000, btime=t == 2) for t, r in f0.tasks.items()})
+    f1 = frame(1.0, {t: aged(r, 1_000_000, btime=(t == 2) - (t == 3)) for t, r in f0.tasks.items()})
     path = tmp_path / "wobble.jsonl"
     write(path, [f0, f1])
     delta = json.loads(path.read_text().splitlines()[2])
-    positions = type(f0.tasks[2]).positions
-    assert delta["c"] == [[2, positions["ac_btime"], 1, positions["ac_btime64"], 1]]
-    assert len(_clock_columns(delta, 3)) == 2 and "cj" not in delta  # ck: the ages alone
+    assert "c" not in delta and "cj" not in delta
+    _, _, btime, btime64 = _clock_columns(delta, 3)
+    # each column's step taken as one number: task 3's -1 borrows nothing (task 2's +1 first)
+    assert btime == [0, 1, 2**32 - 1] and btime64 == [0, 1, 2**64 - 1]
     assert_same_frames([f0, f1], read_all(path)[0])
 
 
@@ -398,7 +477,8 @@ def test_clock_columns_follow_the_order_a_reader_holds(tmp_path: Path) -> None:
         ["AAAA"],
     ],
 )
-@pytest.mark.parametrize("row", ["ck", "cj"])
+# (a cs row holds 12 bytes a task: none of these fits; cj, schema 2's, has no place in 4)
+@pytest.mark.parametrize("row", ["ck", "cs", "cj"])
 def test_a_bad_clock_row_is_a_corrupt_line(tmp_path: Path, text: object, row: str) -> None:
     f0 = frame(0.0, {1: rec(1), 2: rec(2), 3: rec(3)})
     f1 = frame(1.0, {t: aged(r, 1_000_000) for t, r in f0.tasks.items()})

@@ -1,4 +1,4 @@
-"""The writer's bulk comparison of two frames' records: the same answer as one at a time."""
+"""The writer's bulk work on two frames' records: the same answer as one task at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tsmon_core.model import TaskStats, layout_class
-from tsmon_core.session import _CLOCK, _equal_runs, _runs, _scan
+from tsmon_core.session import _CLOCK, _age_code, _equal_runs, _runs, _scan, _step, _steps_of_code
 
 SIZE = 24
 
@@ -76,3 +76,34 @@ def test_a_scan_stays_as_made_when_its_stage_is_joined_into_again() -> None:
     assert third.masked == b"".join(_records(klass, 3, 9, aged=False))
     etime = _CLOCK[klass].names.index("ac_etime")
     assert memoryview(third.columns[etime]).cast("Q").tolist() == [10_000, 10_001, 10_002]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(1, 40),
+    codes=st.sampled_from(("QQ", "Q", "IQ", "QI")),
+    seed=st.randoms(use_true_random=False),
+    spread=st.sampled_from((0, 3, 2**20, 2**64)),
+)
+def test_the_age_code_gives_back_every_columns_steps(
+    count: int, codes: str, seed: object, spread: int
+) -> None:
+    # Whatever the ages do (grow alike, wrap, go back): decoding gives each column's step.
+    rng = seed  # a random.Random
+    new: list[bytes] = []
+    old: list[bytes] = []
+    base = rng.randrange(1 << 32)  # type: ignore[attr-defined]  # what every task aged, about
+    for code in codes:
+        width = 4 if code == "I" else 8
+        top = 1 << 8 * width
+        before = [rng.randrange(top) for _ in range(count)]  # type: ignore[attr-defined]
+        after = [(v + base + rng.randrange(spread + 1)) % top for v in before]  # type: ignore[attr-defined]
+        new.append(b"".join(v.to_bytes(width, "little") for v in after))
+        old.append(b"".join(v.to_bytes(width, "little") for v in before))
+    numbers = [int.from_bytes(column, "little") for column in new]
+    coded = _age_code(numbers, [int.from_bytes(c, "little") for c in old], list(map(len, new)))
+    assert len(coded) == sum(map(len, new))
+    steps = b"".join(map(_step, new, old))
+    assert _steps_of_code(coded, len(new[0])) == steps
+    if spread == 0 and codes == "QQ":  # every task aged alike: all but the first lane zero
+        assert coded[8:] == bytes(len(coded) - 8) or count == 1
