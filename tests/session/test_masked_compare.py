@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tsmon_core.model import TaskStats, layout_class
-from tsmon_core.session import _CLOCK, _age_code, _equal_runs, _runs, _scan, _step, _steps_of_code
+from tsmon_core.session import (
+    _CLOCK,
+    _age_code,
+    _differing_runs,
+    _runs,
+    _scan,
+    _step,
+    _steps_of_code,
+)
 
 SIZE = 24
 
@@ -41,7 +49,9 @@ def test_bulk_comparison_matches_record_by_record(n: int, seed: object, p_differ
     ]
     runs = _runs(list(range(len(olds))), olds)
     assert sum(length for _, _, length in runs) == len(olds)
-    assert _equal_runs(new, old, SIZE, runs) == expected
+    assert _differing_runs(new, old, SIZE, runs) == [
+        i for i, same in enumerate(expected) if not same
+    ]
 
 
 def test_runs_follow_records_consecutive_in_both_frames() -> None:
