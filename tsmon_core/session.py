@@ -844,37 +844,32 @@ class SessionWriter:
             others = differing
         self._scan = scan
         ci = self._enc.comm_index
-        frag = self._frag
-        if clocked:  # the other changes, read from the masked records
-            masked, previous = cast("_Scan", scan), cast("_Scan", last)
-            unpack, size = masked.klass.layout.struct.unpack_from, masked.klass.layout.size
-        for i in others:
-            tid = common[i]
-            frag.pop(tid, None)  # its keyframe text no longer fits
-            if clocked:  # their clock fields are 0 in both
-                kind = masked.klass
-                new_values = unpack(masked.masked, size * (i if new_at is None else new_at[tid]))
-                old_values = unpack(previous.masked, size * (i if old_at is None else old_at[tid]))
-            else:
+        drop = self._frag.pop  # a changed task's keyframe text no longer fits
+        if clocked:  # the other changes, read from the masked records (clock fields 0 in both)
+            kind = cast("_Scan", scan).klass
+            unpack, size, comm_at = kind.layout.struct.unpack_from, kind.layout.size, ci(kind)
+            now_bytes, last_bytes = cast("_Scan", scan).masked, cast("_Scan", last).masked
+            for i in others:
+                tid = common[i]
+                drop(tid, None)
+                now_values = unpack(now_bytes, size * (i if new_at is None else new_at[tid]))
+                last_values = unpack(last_bytes, size * (i if old_at is None else old_at[tid]))
+                entry = _change_entry(tid, last_values, now_values, comm_at)
+                if entry is not None:
+                    changed.append(entry)
+        else:
+            for i in others:
+                tid = common[i]
+                drop(tid, None)
                 rec, old = news[i], prev[tid]
                 if old is rec or (type(old) is type(rec) and old == rec):
                     continue
-                kind = type(rec)
-                if type(old) is not kind:
+                if type(old) is not type(rec):
                     replaced.append(tid)
                     continue
-                old_values, new_values = old.values(), rec.values()
-            moved = list(compress(range(len(new_values)), map(ne, old_values, new_values)))
-            if not moved:
-                continue
-            entry: list[Any] = [tid]
-            cidx = ci(kind)
-            for j in moved:
-                if j == cidx:
-                    entry += (j, _comm_to_str(new_values[j]))
-                else:
-                    entry += (j, new_values[j] - old_values[j])
-            changed.append(entry)
+                entry = _change_entry(tid, old.values(), rec.values(), ci(type(rec)))
+                if entry is not None:
+                    changed.append(entry)
         if changed:
             body["c"] = changed
         if new_tids or replaced:
@@ -1020,6 +1015,17 @@ def _scan(klass: type[TaskStats], records: list[TaskStats], stage: io.BytesIO) -
         for name in clock.names:
             zero_column(klass, joined, name)
     return _Scan(klass, stage.getvalue(), columns)
+
+
+def _change_entry(
+    tid: int, old: tuple[Any, ...], new: tuple[Any, ...], comm_at: int | None
+) -> list[Any] | None:
+    """A task's ``c`` entry, ``[tid, index, step, ...]`` for each value that moved (the
+    command name's new text at ``comm_at``), or None when none did."""
+    entry: list[Any] = [tid]
+    for j in compress(range(len(new)), map(ne, old, new)):
+        entry += (j, _comm_to_str(new[j]) if j == comm_at else new[j] - old[j])
+    return entry if len(entry) > 1 else None
 
 
 def _runs(news: list[int], olds: list[int | None]) -> list[tuple[int, int | None, int]]:
