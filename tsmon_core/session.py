@@ -593,7 +593,8 @@ class SessionWriter:
         if self.closed:
             raise ValueError("session writer is closed")
         lines: list[bytes] = []
-        task_classes = set(map(type, frame.tasks.values()))
+        records = list(frame.tasks.values())
+        task_classes = set(map(type, records))
         classes = set(task_classes)
         for event in frame.exits:
             classes.add(type(event.stats))
@@ -623,9 +624,9 @@ class SessionWriter:
             self._da = delayacct
         tasks_text = ""
         if key:
-            tasks_text = self._keyframe(frame, body, task_classes)
+            tasks_text = self._keyframe(frame, body, records, task_classes)
         else:
-            self._delta(frame, body, task_classes)
+            self._delta(frame, body, records, task_classes)
         if frame.exits:
             body["exits"] = [self._exit(e) for e in frame.exits]
         if frame.cmdlines:
@@ -663,7 +664,11 @@ class SessionWriter:
         ]
 
     def _keyframe(
-        self, frame: RawFrame, body: dict[str, Any], task_classes: set[type[TaskStats]]
+        self,
+        frame: RawFrame,
+        body: dict[str, Any],
+        news: list[TaskStats],
+        task_classes: set[type[TaskStats]],
     ) -> str:
         """Fill a keyframe's body; returns the JSON text of its task table.
 
@@ -677,7 +682,6 @@ class SessionWriter:
         if known:
             body["cmdk"] = known
         tids = list(frame.tasks)
-        news = list(frame.tasks.values())
         for t in self._recs.keys() - frame.tasks.keys():
             self._frag.pop(t, None)
         klass = self._frame_class(task_classes)
@@ -782,7 +786,11 @@ class SessionWriter:
         return {t: i for i, t in enumerate(tids)}, {t: k for k, t in enumerate(self._order)}
 
     def _delta(
-        self, frame: RawFrame, body: dict[str, Any], task_classes: set[type[TaskStats]]
+        self,
+        frame: RawFrame,
+        body: dict[str, Any],
+        everything: list[TaskStats],
+        task_classes: set[type[TaskStats]],
     ) -> None:
         tasks = frame.tasks
         prev = self._recs
@@ -800,7 +808,6 @@ class SessionWriter:
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
-        everything = list(tasks.values())
         news = everything if common is tids else list(map(tasks.__getitem__, common))
         values = self._enc.values
         replaced: list[int] = []
