@@ -367,6 +367,26 @@ def test_start_times_held_by_a_seek_are_exact(tmp_path: Path) -> None:
         assert reader.read() == frames[n], n
 
 
+@pytest.mark.parametrize("version", [2, 10, 12, 17])  # ages and start times: 1+1, 1+2, 2+2
+def test_start_times_that_wobble_in_every_clock_layout_are_exact(
+    tmp_path: Path, version: int
+) -> None:
+    frames = [frame(0.0, {tid: rec(tid, version) for tid in range(1, 5)})]
+    for i, wobble in enumerate([1, 0, -1, 1, -1, 0], start=1):
+        last = frames[-1].tasks
+        frames.append(
+            frame(float(i), {t: aged(r, 10**6, btime=wobble * (t != 2)) for t, r in last.items()})
+        )
+    path = tmp_path / f"v{version}.jsonl"
+    write(path, frames, keyframe_every=30)
+    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    assert sum("cs" in d for d in deltas) == 4 and not any("c" in d for d in deltas)
+    assert_same_frames(frames, read_all(path)[0])
+    reader = SessionReader(path)
+    for n in (6, 2, 5, 3):
+        assert reader.seek(n) == n and reader.read() == frames[n]
+
+
 def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -> None:
     # A hand-made c row that changes a clock field after ck: a seek writes the ages held
     # first, then the change, as reading frame by frame does.
