@@ -70,7 +70,8 @@ __all__ = [
 
 FORMAT_NAME = "tsmon-session"
 # 2: ``ck``/``cj`` instead of ``e``/``j`` rows; 3: ``ck`` holds steps, start times go in ``c``;
-# 4: start times are steps in ``ck`` too. Older schemas are read as ever.
+# 4: start times' steps in ``cs``, ``ck``'s steps coded (``_age_code``). Older schemas are read
+# as ever.
 SCHEMA_VERSION = 4
 DEFAULT_KEYFRAME_EVERY = 60
 DEFAULT_SEEK_BYTES = 1024 * 1024  # ~0.1 s of reading on a slow machine
@@ -842,7 +843,7 @@ class SessionWriter:
                 body["ck"] = _pack([_age_code(now_ages, last_ages, lengths)])
                 body["ek"] = clock.key
                 clocked = True
-                # Start times: steps too, when one moved (most frames none did)
+                # Start times: their steps too, only when one moved
                 starts = range(clock.ages, len(clock.names))
                 now_starts = [_column(scan, places, k) for k in starts]
                 last_starts = [_column(last, last_places, k) for k in starts]
