@@ -1216,8 +1216,9 @@ class _ClockRow:
 def _packed_columns(
     lay: _Layout, text: object, row: _ClockRow, count: int
 ) -> Iterator[tuple[str, str, int, bytes]]:
-    """A packed row's columns for ``count`` tasks: (code, name, place, little-endian bytes,
-    decoded) per clock field of the row this tsmon knows (else _Corrupt for a bad row)."""
+    """A packed row's columns for ``count`` tasks (a coded row decoded): (code, name, place,
+    little-endian bytes) per clock field of the row this tsmon knows (else _Corrupt for a
+    bad row)."""
     fields = row.fields
     widths = [array(lay.clock_codes[k]).itemsize for k in fields]
     data = _unpack(text, count * sum(widths))
