@@ -13,6 +13,7 @@ from array import array
 from base64 import b64decode, b64encode
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,21 @@ def write(path: Path, frames: list[RawFrame], **options: object) -> None:
     with SessionWriter(path, info=INFO, interval=1.0, **options) as writer:  # type: ignore[arg-type]
         for f in frames:
             writer.write(f, delayacct=True)
+
+
+def file_lines(path: Path) -> list[dict[str, Any]]:
+    """A plain session file's lines, parsed (to inspect or hand-edit them)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def rewrite(path: Path, lines: list[dict[str, Any]]) -> None:
+    """Write hand-edited lines back as the file."""
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def deltas_of(path: Path) -> list[dict[str, Any]]:
+    """A plain session file's delta lines, parsed."""
+    return [line for line in file_lines(path) if "delta" in line]
 
 
 def read_all(path: Path) -> tuple[list[RawFrame], SessionReader]:
@@ -188,7 +204,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
     )
     path = tmp_path / "schema1.jsonl"
     write(path, frames)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     assert lines[0]["schema"] == SCHEMA_VERSION == 4
     lines[0]["schema"] = 1
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
@@ -205,7 +221,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
         if delta["delta"] == 2:
             r = now.tasks[4]
             delta["j"] = [4, r.ac_etime, 0, r.ac_btime, r.ac_btime64 - r.ac_btime]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     got, reader = read_all(path)
     assert reader.header.schema == 1
     assert_same_frames(frames, got)
@@ -222,7 +238,7 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     )
     path = tmp_path / "schema2.jsonl"
     write(path, frames)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     lines[0]["schema"] = 2
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         ages = [r.ac_etime for r in now.tasks.values()] + [r.ac_tgetime for r in now.tasks.values()]
@@ -232,7 +248,7 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
             starts += array("Q", [r.ac_btime64 for r in now.tasks.values()]).tobytes()
             delta["cj"] = b64encode(zlib.compress(starts)).decode()
     assert "cj" in lines[3]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     got, reader = read_all(path)
     assert reader.header.schema == 2
     assert_same_frames(frames, got)
@@ -245,11 +261,11 @@ def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
     frames = [frame(0.0, first)]
     for i, wobble in enumerate((1, -1, 0), start=1):
         last = frames[-1].tasks
-        now = {t: aged(r, 999_999, btime=wobble * (t > 2)) for t, r in last.items()}
-        frames.append(frame(float(i), now))
+        aged_tasks = {t: aged(r, 999_999, btime=wobble * (t > 2)) for t, r in last.items()}
+        frames.append(frame(float(i), aged_tasks))
     path = tmp_path / "schema3.jsonl"
     write(path, frames)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     lines[0]["schema"] = 3
     positions = type(first[1]).positions
     for delta, before, now in zip(lines[2:5], frames[:-1], frames[1:], strict=True):
@@ -265,7 +281,7 @@ def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
         if moved:
             delta["c"] = moved
     assert [len(d.get("c", ())) for d in lines[2:5]] == [2, 2, 0]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     got, reader = read_all(path)
     assert reader.header.schema == 3
     assert_same_frames(frames, got)
@@ -308,7 +324,7 @@ def test_ages_stepped_from_edits_a_seek_left_pending_are_exact(tmp_path: Path) -
         frames.append(frame(float(i), {t: aged(r, 999_999) for t, r in frames[-1].tasks.items()}))
     path = tmp_path / "pending.jsonl"
     write(path, frames, keyframe_every=30)
-    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    deltas = deltas_of(path)
     assert ["ck" in d for d in deltas] == [False, False, True, True, True]
     for n in range(len(frames)):
         reader = SessionReader(path)
@@ -328,13 +344,13 @@ def test_a_new_task_of_another_layout_after_ages_held_by_a_seek_is_exact(
     frames.append(frame(3.0, dict(frames[2].tasks)))
     path = tmp_path / "layouts.jsonl"
     write(path, frames, keyframe_every=30)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     assert "ck" in lines[3] and [e[0] for e in lines[3]["n"]] == [9]
     lines[3]["n"] = [[9, *_Encoder("17").values(rec(9, version=16))]]  # "16", values...
     lines[4] = {"delta": 3, "tm": 3.0, "tw": lines[4]["tw"]}  # no ck: the frame before, again
     layout = {"layout": "16", "fields": [list(f) for f in _layout_fields(abi.LAYOUTS[16])]}
     lines.insert(1, layout)
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     sequential, _ = read_all(path)
     assert [f.t_mono for f in sequential] == [0.0, 1.0, 2.0, 3.0]
     assert type(sequential[3].tasks[9]) is type(rec(9, version=16))
@@ -358,7 +374,7 @@ def test_start_times_held_by_a_seek_are_exact(tmp_path: Path) -> None:
         frames.append(frame(float(i), now))
     path = tmp_path / "starts.jsonl"
     write(path, frames, keyframe_every=30)
-    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    deltas = deltas_of(path)
     assert ["cs" in d for d in deltas] == [bool(w) for w in wobbles]
     assert_same_frames(frames, read_all(path)[0])
     reader = SessionReader(path)
@@ -379,7 +395,7 @@ def test_start_times_that_wobble_in_every_clock_layout_are_exact(
         )
     path = tmp_path / f"v{version}.jsonl"
     write(path, frames, keyframe_every=30)
-    deltas = [d for x in path.read_text().splitlines() if "delta" in (d := json.loads(x))]
+    deltas = deltas_of(path)
     assert sum("cs" in d for d in deltas) == 4 and not any("c" in d for d in deltas)
     assert_same_frames(frames, read_all(path)[0])
     reader = SessionReader(path)
@@ -396,10 +412,10 @@ def test_a_change_to_an_age_after_ages_held_by_a_seek_is_exact(tmp_path: Path) -
         frames.append(frame(float(i), {t: aged(r, 1_000_000) for t, r in frames[-1].tasks.items()}))
     path = tmp_path / "edited.jsonl"
     write(path, frames, keyframe_every=30)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     etime = type(tasks[1]).positions["ac_etime"]
     lines[3]["c"] = [[2, etime, 5]]  # frame 2: task 2 five us older than its ck says
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     sequential, reader = read_all(path)
     assert sequential[2].tasks[2].ac_etime == frames[2].tasks[2].ac_etime + 5
     for n in (3, 2, 1, 3):
@@ -521,11 +537,11 @@ def test_ages_too_big_for_the_width_a_header_claims_are_a_corrupt_line(tmp_path:
     f1 = frame(1.0, {t: aged(r, 1_000_000) for t, r in f0.tasks.items()})
     path = tmp_path / "narrow.jsonl"
     write(path, [f0, f1])
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     fields = lines[0]["layouts"][lines[0]["default_layout"]]
     fields[[name for name, _ in fields].index("ac_etime")][1] = "I"
     lines[2]["ck"] = b64encode(zlib.compress(bytes(4 * 2 + 8 * 2))).decode()
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite(path, lines)
     got, reader = read_all(path)
     assert [f.t_mono for f in got] == [0.0]
     assert reader.corrupt_lines == 1
@@ -659,7 +675,7 @@ def test_deltas_cover_every_kind_of_change(tmp_path: Path) -> None:
     frames = [f0, f1, f2, f3]
     path = tmp_path / "kinds.jsonl"
     write(path, frames, keyframe_every=100)
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     d1, d2 = lines[2], next(obj for obj in lines if obj.get("delta") == 2)
     assert {"ck", "c", "n", "a", "exits", "cmd", "cg", "lost"} <= d1.keys()
     assert {"g", "o", "n", "tg", "exits"} <= d2.keys()
@@ -732,7 +748,7 @@ def test_fields_listed_in_another_order_are_mapped_by_name(tmp_path: Path) -> No
     r1 = aged(r0, 1_000_000).replace(read_bytes=300)
     r2 = aged(r1, 1_000_000, btime=1)
     write(path, [frame(0.0, {5: r0}), frame(1.0, {5: r1}), frame(2.0, {5: r2})])
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = file_lines(path)
     fields = lines[0]["layouts"]["17"]
     names = []
     for name, code in fields:
