@@ -668,7 +668,7 @@ class SessionWriter:
         self,
         frame: RawFrame,
         body: dict[str, Any],
-        news: list[TaskStats],
+        records: list[TaskStats],
         task_classes: set[type[TaskStats]],
     ) -> str:
         """Fill a keyframe's body; returns the JSON text of its task table.
@@ -686,10 +686,10 @@ class SessionWriter:
         for t in self._recs.keys() - frame.tasks.keys():
             self._frag.pop(t, None)
         klass = self._frame_class(task_classes)
-        scan = self._scan_of(klass, news)
+        scan = self._scan_of(klass, records)
         if scan is not None:
             changed = self._changed(scan, tids, *self._positions(tids))
-            text = self._keyframe_text(scan, tids, news, changed)
+            text = self._keyframe_text(scan, tids, records, changed)
         else:
             values = self._enc.values
             text = ",".join([_DUMPS([tid, *values(rec)]) for tid, rec in frame.tasks.items()])
@@ -790,7 +790,7 @@ class SessionWriter:
         self,
         frame: RawFrame,
         body: dict[str, Any],
-        everything: list[TaskStats],
+        records: list[TaskStats],
         task_classes: set[type[TaskStats]],
     ) -> None:
         tasks = frame.tasks
@@ -809,12 +809,12 @@ class SessionWriter:
         common = list(filterfalse(new_tids.__contains__, tids)) if new_tids else tids
         if gone:
             body["g"] = gone
-        news = everything if common is tids else list(map(tasks.__getitem__, common))
+        news = records if common is tids else list(map(tasks.__getitem__, common))
         values = self._enc.values
         replaced: list[int] = []
         changed: list[list[Any]] = []
         klass = self._frame_class(task_classes)
-        scan = self._scan_of(klass, everything)
+        scan = self._scan_of(klass, records)
         others: Iterable[int] = range(len(common))
         clocked = False  # every task that stayed has its clock fields in ``ck``
         last = self._scan
@@ -1006,7 +1006,7 @@ class _Scan:
         refresh steps from the last frame's)."""
         number = self.numbers.get(k)
         if number is None:
-            number = self.numbers[k] = int.from_bytes(_column(self, None, k), "little")
+            number = self.numbers[k] = _number(_column(self, None, k))
         return number
 
 
@@ -1214,24 +1214,26 @@ class _ClockRow:
 
 
 def _packed_columns(
-    lay: _Layout, text: object, row: _ClockRow, count: int
-) -> Iterator[tuple[str, str, int, bytes]]:
-    """A packed row's columns for ``count`` tasks (a coded row decoded): (code, name, place,
-    little-endian bytes) per clock field of the row this tsmon knows (else _Corrupt for a
-    bad row)."""
-    fields = row.fields
-    widths = [array(lay.clock_codes[k]).itemsize for k in fields]
-    data = _unpack(text, count * sum(widths))
-    if row.coded and data:
-        data = _steps_of_code(data, count * widths[0])
-    at = 0
+    lay: _Layout, obj: Mapping[str, Any], rows: list[_ClockRow], count: int
+) -> Iterator[tuple[_ClockRow, str, str, int, bytes]]:
+    """The columns of the packed rows of ``rows`` that a delta ``obj`` holds, for ``count``
+    tasks (a coded row decoded): (row, code, name, place, little-endian bytes) per clock
+    field this tsmon knows (else _Corrupt for a bad row)."""
     places = lay.clock_places  # None: a field this tsmon does not know
-    for k, width in zip(fields, widths, strict=True):
-        packed = data[at : at + count * width]
-        at += count * width
-        place = places[k]
-        if place is not None:
-            yield lay.clock_codes[k], lay.clock_names[k], place, packed
+    for row in rows:
+        if row.key not in obj:
+            continue
+        widths = [array(lay.clock_codes[k]).itemsize for k in row.fields]
+        data = _unpack(obj[row.key], count * sum(widths))
+        if row.coded and data:
+            data = _steps_of_code(data, count * widths[0])
+        at = 0
+        for k, width in zip(row.fields, widths, strict=True):
+            packed = data[at : at + count * width]
+            at += count * width
+            place = places[k]
+            if place is not None:
+                yield row, lay.clock_codes[k], lay.clock_names[k], place, packed
 
 
 def _rewrite_records(
@@ -2253,17 +2255,14 @@ class SessionReader:
         count = len(tasks)
         joined: bytearray | None = None  # the records, for a field not held yet
         columns: dict[int, array[int]] = {}
-        for row in rows:
-            if row.key not in obj:
-                continue
-            for code, name, place, step in _packed_columns(lay, obj[row.key], row, count):
-                if held is not None and place in held.columns:
-                    values = held.column(place, tasks, code)
-                else:
-                    if joined is None:
-                        joined = bytearray().join(tasks.values())
-                    values = _state_column(tasks, edits, joined, klass, name, place, code)
-                columns[place] = _local_column(klass, name, code, _unstep(values, step))
+        for _, code, name, place, step in _packed_columns(lay, obj, rows, count):
+            if held is not None and place in held.columns:
+                values = held.column(place, tasks, code)
+            else:
+                if joined is None:
+                    joined = bytearray().join(tasks.values())
+                values = _state_column(tasks, edits, joined, klass, name, place, code)
+            columns[place] = _local_column(klass, name, code, _unstep(values, step))
         if held is not None:  # fields held that did not move: their lanes in the tasks' order
             lanes = list(map(held.index.__getitem__, tasks))
             for place, column in held.columns.items():
@@ -2310,14 +2309,11 @@ class SessionReader:
         joined = bytearray().join(tasks.values())
         count = len(tasks)
         columns: list[tuple[int, str, array[int]]] = []
-        for row in rows:
-            if row.key not in obj:
-                continue
-            for code, name, place, packed in _packed_columns(lay, obj[row.key], row, count):
-                if row.stepped:
-                    ages = _state_column(tasks, edits, joined, klass, name, place, code)
-                    packed = _unstep(ages, packed)
-                columns.append((place, name, _local_column(klass, name, code, packed)))
+        for row, code, name, place, packed in _packed_columns(lay, obj, rows, count):
+            if row.stepped:
+                ages = _state_column(tasks, edits, joined, klass, name, place, code)
+                packed = _unstep(ages, packed)
+            columns.append((place, name, _local_column(klass, name, code, packed)))
         _rewrite_records(tasks, edits, klass, columns, joined)
 
     @staticmethod
