@@ -101,6 +101,19 @@ def deltas_of(path: Path) -> list[dict[str, Any]]:
     return [line for line in file_lines(path) if "delta" in line]
 
 
+def replays_as_schema(
+    schema: int, path: Path, lines: list[dict[str, Any]], frames: list[RawFrame]
+) -> SessionReader:
+    """Write ``lines``, rewritten the way an older ``schema`` wrote them, as a file of that
+    schema; it must replay ``frames`` exactly. Returns its reader, read to the end."""
+    lines[0]["schema"] = schema
+    rewrite(path, lines)
+    got, reader = read_all(path)
+    assert reader.header.schema == schema
+    assert_same_frames(frames, got)
+    return reader
+
+
 def read_all(path: Path) -> tuple[list[RawFrame], SessionReader]:
     reader = SessionReader(path)
     return list(reader), reader
@@ -206,7 +219,6 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
     write(path, frames)
     lines = file_lines(path)
     assert lines[0]["schema"] == SCHEMA_VERSION == 4
-    lines[0]["schema"] = 1
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         del delta["ck"]
         tids = list(now.tasks)
@@ -221,10 +233,7 @@ def test_a_schema_1_file_is_read_as_ever(tmp_path: Path) -> None:
         if delta["delta"] == 2:
             r = now.tasks[4]
             delta["j"] = [4, r.ac_etime, 0, r.ac_btime, r.ac_btime64 - r.ac_btime]
-    rewrite(path, lines)
-    got, reader = read_all(path)
-    assert reader.header.schema == 1
-    assert_same_frames(frames, got)
+    replays_as_schema(1, path, lines, frames)
 
 
 def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
@@ -239,7 +248,6 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
     path = tmp_path / "schema2.jsonl"
     write(path, frames)
     lines = file_lines(path)
-    lines[0]["schema"] = 2
     for delta, now in zip(lines[2:4], frames[1:], strict=True):
         ages = [r.ac_etime for r in now.tasks.values()] + [r.ac_tgetime for r in now.tasks.values()]
         delta["ck"] = b64encode(zlib.compress(array("Q", ages).tobytes())).decode()
@@ -248,10 +256,7 @@ def test_a_schema_2_file_is_read_as_ever(tmp_path: Path) -> None:
             starts += array("Q", [r.ac_btime64 for r in now.tasks.values()]).tobytes()
             delta["cj"] = b64encode(zlib.compress(starts)).decode()
     assert "cj" in lines[3]
-    rewrite(path, lines)
-    got, reader = read_all(path)
-    assert reader.header.schema == 2
-    assert_same_frames(frames, got)
+    replays_as_schema(2, path, lines, frames)
 
 
 def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
@@ -266,7 +271,6 @@ def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
     path = tmp_path / "schema3.jsonl"
     write(path, frames)
     lines = file_lines(path)
-    lines[0]["schema"] = 3
     positions = type(first[1]).positions
     for delta, before, now in zip(lines[2:5], frames[:-1], frames[1:], strict=True):
         assert "c" not in delta
@@ -281,10 +285,7 @@ def test_a_schema_3_file_is_read_as_ever(tmp_path: Path) -> None:
         if moved:
             delta["c"] = moved
     assert [len(d.get("c", ())) for d in lines[2:5]] == [2, 2, 0]
-    rewrite(path, lines)
-    got, reader = read_all(path)
-    assert reader.header.schema == 3
-    assert_same_frames(frames, got)
+    reader = replays_as_schema(3, path, lines, frames)
     for n in (3, 1, 2):
         assert reader.seek(n) == n and reader.read() == frames[n]
 
